@@ -1,0 +1,1 @@
+"""Accounts, passwords, JWT access and refresh tokens, rate limits."""

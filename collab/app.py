@@ -1,0 +1,77 @@
+"""The application factory: state, middlewares, routes and resource lifetimes."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from auth import routes as auth_routes
+from auth.middleware import auth_middleware
+from collab import documents, ops, projects
+from collab.config import Settings
+from collab.keys import REDIS, SETTINGS, WEBSOCKETS
+from collab.metrics import metrics_handler
+from collab.middlewares import error_middleware, request_id_middleware
+from collab.openapi import setup_openapi
+from collab.validation import validation_middleware
+from eventstore import apply_migrations, open_database
+from eventstore.keys import DATABASE
+from executor import routes as job_routes
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; nothing is connected until startup."""
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            error_middleware,
+            auth_middleware,
+            validation_middleware,
+        ],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[WEBSOCKETS] = weakref.WeakSet()
+
+    # Started in this order, cleaned up in reverse: everything that writes
+    # stops before the database closes, which closes last.
+    app.cleanup_ctx.append(database_ctx)
+    if settings.redis_url:
+        app.cleanup_ctx.append(redis_ctx)
+
+    app.add_routes(ops.routes)
+    app.router.add_get("/metrics", metrics_handler)
+    app.add_routes(auth_routes.routes)
+    app.add_routes(projects.routes)
+    app.add_routes(documents.routes)
+    app.add_routes(job_routes.routes)
+    setup_openapi(app)
+    return app
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the database and bring its schema up to date."""
+    async with open_database(app[SETTINGS].database_url) as db:
+        applied = await apply_migrations(db)
+        if applied:
+            logger.info("database migrated to version %d", applied[-1])
+        app[DATABASE] = db
+        yield
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Redis client for relay, rate limits and jobs."""
+    url = app[SETTINGS].redis_url
+    assert url is not None
+    client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    app[REDIS] = client
+    try:
+        yield
+    finally:
+        await client.aclose()

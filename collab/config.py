@@ -1,0 +1,154 @@
+"""Settings read once from the environment (and an optional ``.env`` file).
+
+Every knob of the server lives in :class:`Settings`; nothing else reads
+``os.environ``. An invalid value raises :class:`ConfigError`, whose message
+names the variable, so start-up fails with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/collab.db"
+_DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
+_N = TypeVar("_N", int, float)
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a node needs to know about its deployment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    node_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    data_dir: Path = Path("./data")
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    max_message_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    snapshot_every: int = 500
+    room_grace_seconds: float = 30.0
+    max_connections_per_document: int = 200
+    updates_per_second: float = 200.0
+    update_burst: int = 400
+    commit_window_ms: float = 2.0
+    auth_failures_per_minute: int = 10
+    job_concurrency: int = 2
+    shutdown_timeout: float = 10.0
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when the database URL selects PostgreSQL."""
+        return self.database_url.split("://", 1)[0] in ("postgres", "postgresql")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables.
+
+        Args:
+            environ: the variables to read; ``os.environ`` when omitted.
+
+        Raises:
+            ConfigError: a value is malformed; the message names the variable.
+        """
+        env = _Env(os.environ if environ is None else environ)
+        database_url = env.first("COLLAB_DATABASE_URL", "DATABASE_URL") or DEFAULT_DATABASE_URL
+        redis_url = env.first("COLLAB_REDIS_URL", "REDIS_URL") or None
+        _check_database_url(database_url)
+        _check_redis_url(redis_url, database_url)
+        defaults = cls()
+        return cls(
+            database_url=database_url,
+            redis_url=redis_url,
+            jwt_secret=env.first("COLLAB_JWT_SECRET") or None,
+            host=env.first("COLLAB_HOST") or defaults.host,
+            port=env.integer("COLLAB_PORT", defaults.port, low=0, high=65535),
+            node_id=env.first("COLLAB_NODE_ID") or defaults.node_id,
+            data_dir=Path(env.first("COLLAB_DATA_DIR") or defaults.data_dir),
+            access_token_ttl=env.integer("COLLAB_ACCESS_TOKEN_TTL", defaults.access_token_ttl, low=1),
+            refresh_token_ttl=env.integer(
+                "COLLAB_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl, low=1
+            ),
+            max_message_bytes=env.integer(
+                "COLLAB_MAX_MESSAGE_BYTES", defaults.max_message_bytes, low=1024
+            ),
+            snapshot_every=env.integer("COLLAB_SNAPSHOT_EVERY", defaults.snapshot_every, low=1),
+            room_grace_seconds=env.number(
+                "COLLAB_ROOM_GRACE_SECONDS", defaults.room_grace_seconds, low=0
+            ),
+            job_concurrency=env.integer("COLLAB_JOB_CONCURRENCY", defaults.job_concurrency, low=1),
+        )
+
+
+class _Env:
+    """Typed reads of environment variables with errors that name them."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def first(self, *names: str) -> str:
+        for name in names:
+            value = self._environ.get(name, "").strip()
+            if value:
+                return value
+        return ""
+
+    def integer(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
+        raw = self.first(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        return _in_range(name, value, low, high)
+
+    def number(self, name: str, default: float, *, low: float) -> float:
+        raw = self.first(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        return _in_range(name, value, low, None)
+
+
+def _in_range(name: str, value: _N, low: _N, high: _N | None) -> _N:
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _DATABASE_SCHEMES or not rest:
+        raise ConfigError(
+            f"COLLAB_DATABASE_URL must start with sqlite:///, postgresql:// or postgres://,"
+            f" got {url.split('@')[-1]!r}"
+        )
+
+
+def _check_redis_url(redis_url: str | None, database_url: str) -> None:
+    if redis_url is None:
+        return
+    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"COLLAB_REDIS_URL must start with redis:// or rediss://, got {redis_url!r}")
+    if database_url.startswith("sqlite"):
+        raise ConfigError(
+            "COLLAB_REDIS_URL is set but COLLAB_DATABASE_URL is SQLite: several nodes need"
+            " PostgreSQL (set COLLAB_DATABASE_URL=postgresql://...)"
+        )

@@ -1,0 +1,14 @@
+"""Typed application state owned by the collab package."""
+
+from __future__ import annotations
+
+import weakref
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from collab.config import Settings
+
+SETTINGS = web.AppKey("collab.settings", Settings)
+REDIS = web.AppKey("collab.redis", aioredis.Redis)
+WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])

@@ -1,0 +1,52 @@
+"""Operational endpoints: liveness, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from collab.keys import REDIS
+from eventstore import EventStoreError
+from eventstore.keys import DATABASE
+
+routes = web.RouteTableDef()
+READINESS_CHECKS = web.AppKey("collab.readiness_checks", list)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the process runs."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the database (and Redis, if configured) answer, else 503."""
+    checks: dict[str, Any] = {"database": await _database_ok(request.app)}
+    if REDIS in request.app:
+        checks["redis"] = await _redis_ok(request.app)
+    for name, check in request.app.get(READINESS_CHECKS, []):
+        checks[name] = check()
+    ready = checks["database"] and checks.get("redis", True)
+    return web.json_response(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
+
+
+async def _database_ok(app: web.Application) -> bool:
+    try:
+        await app[DATABASE].ping()
+    except (EventStoreError, TimeoutError):
+        return False
+    return True
+
+
+async def _redis_ok(app: web.Application) -> bool:
+    try:
+        async with asyncio.timeout(2.0):
+            await app[REDIS].ping()
+    except Exception:  # any client failure means "not ready"
+        return False
+    return True

@@ -1,0 +1,141 @@
+"""PostgreSQL backend: an asyncpg pool behind the :class:`Database` interface."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import asyncpg
+
+from eventstore.database import Connection, Row
+from eventstore.dialect import POSTGRES
+from eventstore.errors import DatabaseUnavailableError, UniqueViolationError
+
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+_ACQUIRE_TIMEOUT = 5.0
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn driver exceptions into the storage layer's own."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise UniqueViolationError(exc.constraint_name or "unique constraint") from exc
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
+
+
+def _rowcount(status: str) -> int:
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _PostgresConnection:
+    """One acquired connection; its methods translate driver errors."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        with _translated_errors():
+            return [dict(r) for r in await self._conn.fetch(sql, *args)]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        with _translated_errors():
+            row = await self._conn.fetchrow(sql, *args)
+        return None if row is None else dict(row)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        with _translated_errors():
+            return await self._conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        with _translated_errors():
+            return _rowcount(await self._conn.execute(sql, *args))
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with _translated_errors():
+            await self._conn.executemany(sql, rows)
+
+
+class PostgresDatabase:
+    """A pool of asyncpg connections.
+
+    Connections that die (the server restarted) are discarded by the pool and
+    replaced on the next acquire, so the node recovers without a restart.
+    """
+
+    dialect = POSTGRES
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, url: str, *, max_size: int = 10) -> AsyncIterator[PostgresDatabase]:
+        """Open a pool for the lifetime of the context.
+
+        Raises:
+            DatabaseUnavailableError: the server cannot be reached.
+        """
+        with _translated_errors():
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_size, timeout=_ACQUIRE_TIMEOUT, command_timeout=60
+            )
+        try:
+            yield cls(pool)
+        finally:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[_PostgresConnection]:
+        with _translated_errors():
+            async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
+                yield _PostgresConnection(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._acquire() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._acquire() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._acquire() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._acquire() as conn:
+            return await conn.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        async with self._acquire() as conn:
+            await conn.executemany(sql, rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """One transaction on one pooled connection."""
+        with _translated_errors():
+            async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
+                yield _PostgresConnection(conn)
+
+    async def ping(self) -> None:
+        """Raise unless a trivial query answers within two seconds."""
+        async with asyncio.timeout(2.0):
+            await self.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self._pool.close()

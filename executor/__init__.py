@@ -1,0 +1,1 @@
+"""Code execution: jobs, taskiq tasks and the sandbox."""
