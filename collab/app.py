@@ -10,7 +10,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from auth import routes as auth_routes
+from auth.keys import RATE_LIMITER, TOKEN_SIGNER
 from auth.middleware import auth_middleware
+from auth.ratelimit import create_rate_limiter
+from auth.signing_key import load_signing_key
+from auth.tokens import TokenSigner
 from collab import documents, ops, projects
 from collab.config import Settings
 from collab.keys import REDIS, SETTINGS, WEBSOCKETS
@@ -38,12 +42,18 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[WEBSOCKETS] = weakref.WeakSet()
+    app[TOKEN_SIGNER] = TokenSigner(
+        load_signing_key(settings.jwt_secret, settings.data_dir),
+        access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
+    )
 
     # Started in this order, cleaned up in reverse: everything that writes
     # stops before the database closes, which closes last.
     app.cleanup_ctx.append(database_ctx)
     if settings.redis_url:
         app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(rate_limiter_ctx)
 
     app.add_routes(ops.routes)
     app.router.add_get("/metrics", metrics_handler)
@@ -75,3 +85,11 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await client.aclose()
+
+
+async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Login/register limits: shared through Redis when configured, else in-process."""
+    app[RATE_LIMITER] = create_rate_limiter(
+        app.get(REDIS), failures_per_minute=app[SETTINGS].auth_failures_per_minute
+    )
+    yield
