@@ -55,4 +55,3 @@ class Database(Connection, Protocol):
     async def close(self) -> None:
         """Release every connection."""
         ...
-

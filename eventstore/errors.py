@@ -6,6 +6,7 @@ Hierarchy::
     ├── DatabaseUnavailableError   the database did not answer (status 503)
     ├── UniqueViolationError       an INSERT hit a unique constraint
     ├── SeqConflictError           another writer appended to the document first
+    ├── UnknownLogError            no log for that document (status 404)
     └── LogCorruptError            the hash chain or a stored update does not verify
 
 Each carries an HTTP ``status`` and a ``code`` so the web layer can render it
@@ -55,3 +56,14 @@ class LogCorruptError(EventStoreError):
     """The event log failed verification."""
 
     code = "log_corrupt"
+
+
+class UnknownLogError(EventStoreError):
+    """The document has no event log (it does not exist or was deleted)."""
+
+    status = 404
+    code = "not_found"
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(f"document {doc_id!r} has no event log")
+        self.doc_id = doc_id

@@ -1,0 +1,46 @@
+"""Safe use of pycrdt documents.
+
+yrs can panic inside ``apply_update``, and pyo3 raises its ``PanicException``
+as a ``BaseException``; :func:`apply_update` turns that into
+:class:`UpdateRejectedError` so callers can drop the update (and treat the
+document as poisoned) with an ordinary ``except``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from pycrdt import Doc, Text
+
+TEXT_NAME = "content"
+
+
+class UpdateRejectedError(Exception):
+    """yrs could not decode or integrate an update (or panicked doing so)."""
+
+
+def new_doc(*, client_id: int | None = None) -> Doc[Any]:
+    """A document with a 32-bit client id, as Yjs uses (updates stay small)."""
+    return Doc(client_id=client_id if client_id is not None else secrets.randbits(32))
+
+
+def apply_update(doc: Doc[Any], update: bytes) -> None:
+    """Apply ``update``; any failure, panics included, is :class:`UpdateRejectedError`."""
+    try:
+        doc.apply_update(update)
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # pyo3 PanicException derives from BaseException
+        raise UpdateRejectedError(f"{type(exc).__name__}: {exc}") from None
+
+
+def text_of(doc: Doc[Any]) -> str:
+    """The document's text (the ``Y.Text`` named ``content``)."""
+    return str(doc.get(TEXT_NAME, type=Text))
+
+
+def encode_state(doc: Doc[Any]) -> bytes:
+    """The whole state as one update (what ``Y.applyUpdate`` takes)."""
+    return doc.get_update()

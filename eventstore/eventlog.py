@@ -1,0 +1,209 @@
+"""The append-only per-document event log and its snapshots.
+
+Appends lock the document's head row (``SELECT … FOR UPDATE`` on Postgres;
+SQLite has one writer), so ``seq`` is gap-free and unique per document even
+when several nodes append at once, and each event's hash chains onto the one
+before it. Snapshots are an optimisation only: a document loads from its
+newest snapshot plus the events after it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventstore.database import Connection, Database, Row
+from eventstore.errors import SeqConflictError, UnknownLogError
+from eventstore.events import NewEvent, StoredEvent, chain_hash
+
+_HEAD = "SELECT seq, hash FROM doc_heads WHERE doc_id = $1"
+_INSERT_EVENT = """
+INSERT INTO doc_events (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+_MOVE_HEAD = "UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1"
+_COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash"
+_READ_PAGE = f"""
+SELECT {_COLUMNS} FROM doc_events
+WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"""  # noqa: S608
+_READ_ONE = f"SELECT {_COLUMNS} FROM doc_events WHERE doc_id = $1 AND seq = $2"  # noqa: S608
+_SEQ_AT_TIME = "SELECT coalesce(max(seq), 0) FROM doc_events WHERE doc_id = $1 AND created_at <= $2"
+_LATEST_SNAPSHOT = """
+SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1"""
+_SAVE_SNAPSHOT = """
+INSERT INTO doc_snapshots (doc_id, seq, state, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (doc_id, seq) DO NOTHING"""
+_LIST_SNAPSHOTS = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
+_NO_LIMIT = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The newest event of a log (seq 0 and the genesis hash when empty)."""
+
+    seq: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The encoded document state right after event ``seq``."""
+
+    seq: int
+    state: bytes
+
+
+def _event(row: Row) -> StoredEvent:
+    meta = row["meta"]
+    return StoredEvent(
+        doc_id=row["doc_id"],
+        seq=row["seq"],
+        kind=row["kind"],
+        update=bytes(row["payload"]),
+        author_id=row["author_id"],
+        node_id=row["node_id"],
+        created_at=row["created_at"],
+        meta=None if meta is None else json.loads(meta),
+        hash=bytes(row["hash"]),
+    )
+
+
+class EventLog:
+    """Reads and appends of document logs over a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(
+        self, doc_id: str, events: Sequence[NewEvent], *, expected_head: int | None = None
+    ) -> list[StoredEvent]:
+        """Commit ``events`` in one transaction, after the current head.
+
+        Args:
+            doc_id: the document.
+            events: what to append, in order.
+            expected_head: when given, append only if the head is still this seq.
+
+        Returns:
+            The stored events with their seq, time and hash.
+
+        Raises:
+            UnknownLogError: the document has no log.
+            SeqConflictError: the head is not ``expected_head``.
+        """
+        async with self._db.transaction() as conn:
+            head = await self._locked_head(conn, doc_id)
+            if expected_head is not None and head.seq != expected_head:
+                raise SeqConflictError(doc_id, expected_head, head.seq)
+            stored = _chain(doc_id, head, events, time.time())
+            await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+            if stored:
+                await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
+        return stored
+
+    async def _locked_head(self, conn: Connection, doc_id: str) -> Head:
+        row = await conn.fetchrow(_HEAD + self._db.dialect.for_update, doc_id)
+        if row is None:
+            raise UnknownLogError(doc_id)
+        return Head(row["seq"], bytes(row["hash"]))
+
+    async def head(self, doc_id: str) -> Head:
+        """The newest seq and hash.
+
+        Raises:
+            UnknownLogError: the document has no log.
+        """
+        row = await self._db.fetchrow(_HEAD, doc_id)
+        if row is None:
+            raise UnknownLogError(doc_id)
+        return Head(row["seq"], bytes(row["hash"]))
+
+    async def read(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, limit: int | None = None
+    ) -> list[StoredEvent]:
+        """Events with ``after < seq <= through``, oldest first, at most ``limit``."""
+        rows = await self._db.fetch(
+            _READ_PAGE,
+            doc_id,
+            after,
+            _NO_LIMIT if through is None else through,
+            _NO_LIMIT if limit is None else limit,
+        )
+        return [_event(row) for row in rows]
+
+    async def iterate(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 2000
+    ) -> AsyncIterator[StoredEvent]:
+        """Like :meth:`read`, in pages, for logs too long to hold at once."""
+        while True:
+            batch = await self.read(doc_id, after=after, through=through, limit=page)
+            for event in batch:
+                yield event
+            if len(batch) < page:
+                return
+            after = batch[-1].seq
+
+    async def event(self, doc_id: str, seq: int) -> StoredEvent | None:
+        """One event, if it exists."""
+        row = await self._db.fetchrow(_READ_ONE, doc_id, seq)
+        return None if row is None else _event(row)
+
+    async def seq_at_time(self, doc_id: str, until: float) -> int:
+        """The newest seq committed at or before ``until`` (0 if none)."""
+        seq: int = await self._db.fetchval(_SEQ_AT_TIME, doc_id, until)
+        return seq
+
+    async def latest_snapshot(self, doc_id: str, *, at_most: int | None = None) -> Snapshot | None:
+        """The newest snapshot at or before ``at_most`` (any, when None)."""
+        row = await self._db.fetchrow(
+            _LATEST_SNAPSHOT, doc_id, _NO_LIMIT if at_most is None else at_most
+        )
+        return None if row is None else Snapshot(row["seq"], bytes(row["state"]))
+
+    async def snapshots(self, doc_id: str) -> list[Snapshot]:
+        """Every snapshot of the document, oldest first."""
+        rows = await self._db.fetch(_LIST_SNAPSHOTS, doc_id)
+        return [Snapshot(row["seq"], bytes(row["state"])) for row in rows]
+
+    async def save_snapshot(self, doc_id: str, seq: int, state: bytes) -> None:
+        """Keep ``state`` as the document right after ``seq`` (idempotent)."""
+        await self._db.execute(_SAVE_SNAPSHOT, doc_id, seq, state, time.time())
+
+
+def _chain(doc_id: str, head: Head, events: Sequence[NewEvent], now: float) -> list[StoredEvent]:
+    stored = []
+    previous, seq = head.hash, head.seq
+    for event in events:
+        seq += 1
+        previous = chain_hash(previous, doc_id, seq, event, now)
+        stored.append(
+            StoredEvent(
+                doc_id,
+                seq,
+                event.kind,
+                event.update,
+                event.author_id,
+                event.node_id,
+                now,
+                event.meta,
+                previous,
+            )
+        )
+    return stored
+
+
+def _row(event: StoredEvent) -> tuple[Any, ...]:
+    meta = None if event.meta is None else json.dumps(event.meta, separators=(",", ":"))
+    return (
+        event.doc_id,
+        event.seq,
+        event.kind,
+        event.update,
+        event.author_id,
+        event.node_id,
+        event.created_at,
+        meta,
+        event.hash,
+    )

@@ -1,0 +1,59 @@
+"""Rebuilding a document from its log: at the head or at any seq."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc
+
+from eventstore.crdt import apply_update, new_doc, text_of
+from eventstore.database import Database
+from eventstore.eventlog import EventLog
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """A document as of ``seq``, and how much of the log it took to build."""
+
+    seq: int
+    doc: Doc[Any]
+    snapshot_seq: int
+    events_read: int
+
+
+async def rebuild(
+    log: EventLog, doc_id: str, *, at: int | None = None, use_snapshots: bool = True
+) -> Rebuilt:
+    """The document right after event ``at`` (the head when None).
+
+    Loads the newest snapshot at or before ``at`` and applies the events after
+    it one transaction each (far faster in yrs than one big transaction).
+
+    Raises:
+        UnknownLogError: the document has no log.
+        UpdateRejectedError: a stored update does not decode.
+    """
+    head = await log.head(doc_id)
+    target = head.seq if at is None else min(at, head.seq)
+    doc = new_doc()
+    snapshot = await log.latest_snapshot(doc_id, at_most=target) if use_snapshots else None
+    start = 0
+    if snapshot is not None:
+        apply_update(doc, snapshot.state)
+        start = snapshot.seq
+    count = 0
+    async for event in log.iterate(doc_id, after=start, through=target):
+        apply_update(doc, event.update)
+        count += 1
+    return Rebuilt(target, doc, start, count)
+
+
+async def document_text(db: Database, doc_id: str, at: int | None = None) -> tuple[int, str]:
+    """The seq and text of a document at its head (or right after ``at``).
+
+    Raises:
+        UnknownLogError: the document has no log.
+    """
+    rebuilt = await rebuild(EventLog(db), doc_id, at=at)
+    return rebuilt.seq, text_of(rebuilt.doc)
