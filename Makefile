@@ -1,0 +1,81 @@
+# collab: everyday commands. Every target works on a fresh clone: the virtual
+# environment and the npm packages the tests drive are created on first use.
+#
+#   make run        serve on http://127.0.0.1:8080 with the embedded default (SQLite)
+#   make test       install the project + dev tools, then run the whole suite
+#   make lint       ruff check (and `make format-check` for ruff format --check)
+#   make typecheck  mypy --strict over the packages and tests
+#   make clean      remove the virtual environment, caches and node_modules
+#
+# Extra pytest arguments: make test ARGS="-k readyz -x"
+
+PYTHON ?= python3
+VENV ?= .venv
+ARGS ?=
+
+BIN := $(VENV)/bin
+# Stamps record what has been installed; they are older than pyproject.toml
+# exactly when the dependencies may have changed, so make reinstalls then.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
+
+# The JavaScript test harness is optional: installed only where Node.js and npm
+# exist and the harness (with its lockfile) is in the tree.
+HAVE_NODE := $(and $(shell command -v node 2>/dev/null),$(shell command -v npm 2>/dev/null))
+JS_DEPS := $(if $(and $(HAVE_NODE),$(wildcard $(JS_DIR)/package-lock.json)),$(JS_STAMP))
+
+.PHONY: run install install-dev js-deps test lint format format-check typecheck check clean
+
+run: $(RUNTIME_STAMP)
+	$(BIN)/collab migrate
+	exec $(BIN)/collab serve
+
+install: $(RUNTIME_STAMP)
+
+install-dev: $(DEV_STAMP)
+
+js-deps: $(JS_DEPS)
+ifeq ($(JS_DEPS),)
+	@echo "make: skipping npm packages (Node.js/npm or $(JS_DIR)/package-lock.json missing)"
+endif
+
+test: $(DEV_STAMP) js-deps
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format .
+
+format-check: $(DEV_STAMP)
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+# pip >= 25.1 understands `--group` (PEP 735 dependency groups); the pip that
+# `venv` bundles with older Pythons does not, so upgrade it once at creation.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $@ $(RUNTIME_STAMP)
+
+$(JS_STAMP): $(JS_DIR)/package-lock.json $(JS_DIR)/package.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(JS_DIR)/node_modules
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
