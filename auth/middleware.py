@@ -1,12 +1,98 @@
-"""Placeholder until accounts land: lets every request through."""
+"""Authentication for every route that is not explicitly public.
+
+The middleware verifies the bearer token and loads the caller's account, so
+handlers read ``request[CURRENT_USER]`` and never parse headers. Loading the
+row on every request means a deleted account's tokens stop working at once.
+
+Public routes are named, not guessed: API handlers opt out with
+:func:`public`; the operational endpoints, the API docs, static assets and
+the WebSocket endpoint (which authenticates from ``?token=`` itself after the
+upgrade, so that it can close with 4401) are listed in :data:`PUBLIC_PATHS`.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import TypeVar
+
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+
+from auth.errors import InvalidTokenError, UnauthorizedError
+from auth.keys import CURRENT_USER, TOKEN_SIGNER
+from auth.models import User
+from auth.users import get_user
+from eventstore.keys import DATABASE
+
+_PUBLIC_ATTR = "__auth_public__"
+# Route templates (``resource.canonical``) that need no token.
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/ws/{doc_id}"})
+# Whole trees that need no token: Swagger UI, its assets and the spec.
+PUBLIC_TREES = ("/api/docs",)
+
+_H = TypeVar("_H")
+
+
+def public(handler: _H) -> _H:
+    """Mark a handler as reachable without a token (register, login, refresh)."""
+    setattr(handler, _PUBLIC_ATTR, True)
+    return handler
+
+
+def is_public(request: web.Request) -> bool:
+    """True when the matched route needs no token."""
+    info = request.match_info
+    if info.http_exception is not None:
+        return True  # no such route or method: let the router answer 404/405
+    if getattr(info.handler, _PUBLIC_ATTR, False):
+        return True
+    resource = info.route.resource
+    if resource is None or isinstance(resource, web.StaticResource):
+        return True
+    path = resource.canonical
+    return path in PUBLIC_PATHS or any(
+        path == tree or path.startswith(tree + "/") for tree in PUBLIC_TREES
+    )
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Pass-through."""
+    """Put the authenticated caller on the request, or answer 401."""
+    if not is_public(request):
+        request[CURRENT_USER] = await authenticate(request)
     return await handler(request)
+
+
+async def authenticate(request: web.Request) -> User:
+    """The account named by the request's bearer token.
+
+    Raises:
+        UnauthorizedError: no bearer token, or one that is invalid or expired,
+            or whose account no longer exists.
+    """
+    token = bearer_token(request)
+    if token is None:
+        raise UnauthorizedError("a bearer access token is required")
+    try:
+        claims = request.app[TOKEN_SIGNER].verify_access(token)
+    except InvalidTokenError as exc:
+        raise _rejected(str(exc)) from None
+    user = await get_user(request.app[DATABASE], claims.user_id)
+    if user is None:
+        raise _rejected("the account no longer exists")
+    return user
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def _rejected(message: str) -> UnauthorizedError:
+    error = UnauthorizedError(message)
+    # RFC 6750 §3.1: a presented but unusable token is "invalid_token".
+    error.headers[hdrs.WWW_AUTHENTICATE] = 'Bearer realm="collab", error="invalid_token"'
+    return error

@@ -1,5 +1,194 @@
-"""Routes of this area (filled in by its issue)."""
+"""``/api/auth/*``: register, login, refresh, logout and the caller's account."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
 
 from aiohttp import web
+from aiohttp_apigami import docs, request_schema, response_schema
+from marshmallow import Schema
+
+from auth.errors import InvalidCredentialsError, InvalidTokenError
+from auth.keys import CURRENT_USER, RATE_LIMITER, TOKEN_SIGNER
+from auth.middleware import public
+from auth.models import User
+from auth.passwords import hash_password, needs_rehash, verify_dummy, verify_password
+from auth.ratelimit import RateLimiter
+from auth.schemas import (
+    AuthTokensSchema,
+    LoginRequestSchema,
+    LogoutRequestSchema,
+    RefreshRequestSchema,
+    RegisterRequestSchema,
+    UserSchema,
+    user_json,
+)
+from auth.sessions import TokenPair, end_session, rotate_session, start_session
+from auth.users import create_user, get_credentials, get_user, set_password_hash
+from eventstore.keys import DATABASE
 
 routes = web.RouteTableDef()
+_TAGS = ["auth"]
+_NO_TOKEN: list[dict[str, list[str]]] = []  # OpenAPI: this operation needs no bearer token
+_EXAMPLE_LOGIN = {"email": "ada@example.com", "password": "correct horse battery"}
+
+
+@routes.post("/api/auth/register")
+@public
+@docs(
+    tags=_TAGS,
+    summary="Create an account",
+    description="Emails are case-insensitive and unique (409 `email_taken`); passwords have"
+    " at least 8 characters. Answers with a first token pair, like login. Limited per client"
+    " address (429 `rate_limited` with `Retry-After`).",
+    security=_NO_TOKEN,
+    responses={409: {"description": "`email_taken`"}, 429: {"description": "`rate_limited`"}},
+)
+@request_schema(
+    RegisterRequestSchema, example={**_EXAMPLE_LOGIN, "display_name": "Ada"}, required=True
+)
+@response_schema(AuthTokensSchema, 201, description="The account and its first token pair.")
+async def register(request: web.Request) -> web.Response:
+    """Create an account and log it in."""
+    limiter = request.app[RATE_LIMITER]
+    key = "register:addr:" + _address(request)
+    await limiter.check(key)
+    await limiter.hit(key)  # every attempt counts: this bounds account creation per address
+    data = await _payload(request, RegisterRequestSchema)
+    password_hash = await hash_password(data["password"])
+    user = await create_user(
+        request.app[DATABASE],
+        email=data["email"],
+        display_name=data["display_name"],
+        password_hash=password_hash,
+    )
+    pair = await start_session(request.app[DATABASE], request.app[TOKEN_SIGNER], user.id)
+    return web.json_response(_tokens_json(user, pair), status=201)
+
+
+@routes.post("/api/auth/login")
+@public
+@docs(
+    tags=_TAGS,
+    summary="Log in with email and password",
+    description="An unknown email and a wrong password give the same 401"
+    " `invalid_credentials`. Failures are limited per email and per client address"
+    " (429 `rate_limited` with `Retry-After`).",
+    security=_NO_TOKEN,
+    responses={
+        401: {"description": "`invalid_credentials`"},
+        429: {"description": "`rate_limited`"},
+    },
+)
+@request_schema(LoginRequestSchema, example=_EXAMPLE_LOGIN, required=True)
+@response_schema(AuthTokensSchema, 200, description="The account and a new token pair.")
+async def login(request: web.Request) -> web.Response:
+    """Exchange email and password for a token pair."""
+    data = await _payload(request, LoginRequestSchema)
+    limiter = request.app[RATE_LIMITER]
+    keys = ("login:addr:" + _address(request), "login:email:" + _digest(data["email"]))
+    await limiter.check(*keys)
+    user = await _check_password(request, limiter, keys, data["email"], data["password"])
+    pair = await start_session(request.app[DATABASE], request.app[TOKEN_SIGNER], user.id)
+    return web.json_response(_tokens_json(user, pair))
+
+
+@routes.post("/api/auth/refresh")
+@public
+@docs(
+    tags=_TAGS,
+    summary="Exchange a refresh token for a new pair",
+    description="Refresh tokens are single use. Presenting one that was already used"
+    " answers 401 `invalid_token` and revokes every token of its login session.",
+    security=_NO_TOKEN,
+    responses={401: {"description": "`invalid_token`"}},
+)
+@request_schema(RefreshRequestSchema, required=True)
+@response_schema(AuthTokensSchema, 200, description="The account and the next token pair.")
+async def refresh(request: web.Request) -> web.Response:
+    """Rotate a refresh token."""
+    data = await _payload(request, RefreshRequestSchema)
+    db = request.app[DATABASE]
+    pair = await rotate_session(db, request.app[TOKEN_SIGNER], data["refresh_token"])
+    user = await get_user(db, pair.user_id)
+    if user is None:  # deleted between the two queries; its tokens went with it
+        raise InvalidTokenError("the account no longer exists")
+    return web.json_response(_tokens_json(user, pair))
+
+
+@routes.post("/api/auth/logout")
+@docs(
+    tags=_TAGS,
+    summary="End a login session",
+    description="Revokes the refresh token and every token of its session. Access tokens"
+    " already issued stay valid until they expire (minutes).",
+    responses={
+        204: {"description": "Logged out."},
+        401: {
+            "description": "`unauthorized`, or `invalid_token` for a refresh token that is"
+            " not the caller's."
+        },
+    },
+)
+@request_schema(LogoutRequestSchema, required=True)
+async def logout(request: web.Request) -> web.Response:
+    """Revoke the caller's refresh token family."""
+    data = await _payload(request, LogoutRequestSchema)
+    user = request[CURRENT_USER]
+    await end_session(
+        request.app[DATABASE], request.app[TOKEN_SIGNER], data["refresh_token"], user.id
+    )
+    return web.Response(status=204)
+
+
+@routes.get("/api/auth/me")
+@docs(tags=_TAGS, summary="The caller's account")
+@response_schema(UserSchema, 200, description="The account of the access token's owner.")
+async def me(request: web.Request) -> web.Response:
+    """Answer with the authenticated account."""
+    return web.json_response(user_json(request[CURRENT_USER]))
+
+
+async def _check_password(
+    request: web.Request, limiter: RateLimiter, keys: tuple[str, ...], email: str, password: str
+) -> User:
+    db = request.app[DATABASE]
+    credentials = await get_credentials(db, email)
+    if credentials is None:
+        await verify_dummy(password)  # same time as a wrong password: no account probing
+    elif await verify_password(credentials.password_hash, password):
+        if needs_rehash(credentials.password_hash):
+            await set_password_hash(db, credentials.user.id, await hash_password(password))
+        return credentials.user
+    await limiter.hit(*keys)
+    raise InvalidCredentialsError()
+
+
+async def _payload(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
+    # collab's validation middleware has already answered 400/413/422 for a
+    # bad body. auth may not import collab (dependencies point one way), so
+    # the validated body is loaded again here from aiohttp's cached bytes.
+    loaded: dict[str, Any] = schema().load(await request.json())
+    return loaded
+
+
+def _tokens_json(user: User, pair: TokenPair) -> dict[str, Any]:
+    return {
+        "user": user_json(user),
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+        "expires_in": pair.expires_in,
+    }
+
+
+def _address(request: web.Request) -> str:
+    # The peer address; behind a reverse proxy this is the proxy, so limits
+    # then apply to it as a whole (X-Forwarded-For is not trusted blindly).
+    return request.remote or "unknown"
+
+
+def _digest(email: str) -> str:
+    # Keys hold a digest, not the address: no personal data in Redis.
+    return hashlib.sha256(email.encode()).hexdigest()[:32]

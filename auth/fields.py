@@ -1,0 +1,61 @@
+"""Marshmallow fields and formatting shared by the API's schemas.
+
+Every string a client sends goes through :class:`Text`, which refuses what
+the databases cannot store (lone UTF-16 surrogates, and NUL, which Postgres
+rejects in ``text``), so bad input is a 422 and never a 500.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate
+
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+
+
+class Text(fields.String):
+    """A string, trimmed unless ``strip=False``; control characters refused unless allowed.
+
+    Args:
+        strip: remove surrounding whitespace before validating the length.
+        allow_control: accept control characters other than NUL (newlines in a
+            description, anything in a password).
+        **kwargs: passed to :class:`marshmallow.fields.String`.
+    """
+
+    def __init__(self, *, strip: bool = True, allow_control: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.strip = strip
+        self.allow_control = allow_control
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Not valid Unicode text.") from None
+        if "\x00" in text or (
+            not self.allow_control and any(unicodedata.category(c) == "Cc" for c in text)
+        ):
+            raise ValidationError("Must not contain control characters.")
+        return text.strip() if self.strip else text
+
+
+class EmailAddress(Text):
+    """An email address, trimmed and lower-cased (emails compare case-insensitively)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", [validate.Length(max=EMAIL_MAX), validate.Email()])
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+def iso_time(epoch_seconds: float) -> str:
+    """An epoch time as the API shows it: ISO-8601 in UTC, e.g. ``2025-01-31T09:30:00.123456Z``."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
