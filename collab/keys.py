@@ -8,7 +8,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from collab.config import Settings
+from collab.room_registry import RoomManager
 
 SETTINGS = web.AppKey("collab.settings", Settings)
 REDIS = web.AppKey("collab.redis", aioredis.Redis)
 WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])
+ROOMS = web.AppKey("collab.rooms", RoomManager)
