@@ -77,7 +77,9 @@ class Settings:
             port=env.integer("COLLAB_PORT", defaults.port, low=0, high=65535),
             node_id=env.first("COLLAB_NODE_ID") or defaults.node_id,
             data_dir=Path(env.first("COLLAB_DATA_DIR") or defaults.data_dir),
-            access_token_ttl=env.integer("COLLAB_ACCESS_TOKEN_TTL", defaults.access_token_ttl, low=1),
+            access_token_ttl=env.integer(
+                "COLLAB_ACCESS_TOKEN_TTL", defaults.access_token_ttl, low=1
+            ),
             refresh_token_ttl=env.integer(
                 "COLLAB_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl, low=1
             ),
@@ -146,7 +148,9 @@ def _check_redis_url(redis_url: str | None, database_url: str) -> None:
     if redis_url is None:
         return
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"COLLAB_REDIS_URL must start with redis:// or rediss://, got {redis_url!r}")
+        raise ConfigError(
+            f"COLLAB_REDIS_URL must start with redis:// or rediss://, got {redis_url!r}"
+        )
     if database_url.startswith("sqlite"):
         raise ConfigError(
             "COLLAB_REDIS_URL is set but COLLAB_DATABASE_URL is SQLite: several nodes need"

@@ -85,7 +85,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tag each request with an id (the client's ``X-Request-ID`` if sane) and log it."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    request_id = (
+        incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    )
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -102,5 +104,10 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
             request.method, route.canonical if route else "unmatched", str(status)
         ).observe(elapsed)
         access_logger.info(
-            "%s %s %s %.1fms id=%s", request.method, request.path, status, elapsed * 1000, request_id
+            "%s %s %s %.1fms id=%s",
+            request.method,
+            request.path,
+            status,
+            elapsed * 1000,
+            request_id,
         )
