@@ -15,7 +15,7 @@ from auth.middleware import auth_middleware
 from auth.ratelimit import create_rate_limiter
 from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
-from collab import documents, members, ops, projects
+from collab import content, documents, members, ops, projects
 from collab.config import Settings
 from collab.keys import REDIS, ROOMS, SETTINGS, WEBSOCKETS
 from collab.metrics import metrics_handler
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(projects.routes)
     app.add_routes(members.routes)
     app.add_routes(documents.routes)
+    app.add_routes(content.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
     setup_openapi(app)
