@@ -1,0 +1,232 @@
+"""The parent of one sandboxed run; started as a script, never imported.
+
+``executor.sandbox`` starts this file as ``python -I -S supervisor.py CONFIG``
+with a control socket (its fd number is in the JSON ``CONFIG``), and with the
+program's stdin, stdout and stderr pipes as its own. It uses the standard library only. It:
+
+* is single-threaded, so setting limits and dropping privileges between
+  ``fork`` and ``exec`` is safe here, unlike in the threaded server;
+* starts the sandbox command in a new session, with rlimits, optionally a
+  private network namespace, the sandbox uid, ``no_new_privs`` and a
+  parent-death signal, so that it dies with us;
+* is a child subreaper, so orphans of the sandbox are re-parented to it
+  rather than to PID 1 (which here reaps only every few seconds, and the
+  zombies count against RLIMIT_NPROC); it reaps them all before exiting, so
+  the server that spawned it never calls ``waitpid(-1)`` and never steals an
+  exit status from asyncio's child watcher;
+* kills the whole tree when the server writes to the control socket or
+  closes it (also when the server dies), and always once the program exits;
+* reports one JSON line on the control socket: how the command ended, plus
+  its CPU time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+REAP_SECONDS = 5.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0), "prctl")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as file:
+        file.write(text)
+
+
+def _private_network(uid: int, gid: int) -> None:
+    """Move into an empty network namespace (only loopback, down)."""
+    if os.geteuid() == 0:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        return
+    # Unprivileged: a user namespace grants the right to make the network
+    # namespace; map our own ids so that files keep their owners.
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNET), "unshare(CLONE_NEWUSER|CLONE_NEWNET)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def _exec_child(config: dict[str, Any], parent: int) -> None:
+    """In the forked child: confine this process, then exec the command."""
+    os.setsid()
+    # Python ignores these; the program should get the default behaviour.
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(signum, signal.SIG_DFL)
+    if config["netns"]:
+        _private_network(os.getuid(), os.getgid())
+    for which, soft, hard in config["rlimits"]:
+        resource.setrlimit(which, (soft, hard))
+    uid = config["uid"]
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    # After the uid change, which clears it; then check that the parent did
+    # not die before it was set.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(137)
+    os.chdir(config["cwd"])
+    os.execve(config["argv"][0], config["argv"], config["env"])  # noqa: S606
+
+
+def _spawn(config: dict[str, Any]) -> int:
+    """Fork and exec the command; raise OSError with the child's reason."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            _exec_child(config, parent)
+        except BaseException as exc:  # reported to the parent, which raises it
+            os.write(write_end, f"{type(exc).__name__}: {exc}".encode()[:4000])
+        os._exit(127)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        reason = reader.read()
+    if reason:
+        os.waitpid(pid, 0)
+        raise OSError(reason.decode(errors="replace"))
+    return pid
+
+
+def _kill_uid(uid: int | None) -> None:
+    """SIGKILL every process of ``uid``, atomically, from a helper of that uid.
+
+    ``kill(-1)`` walks the process list under the kernel's tasklist lock, so
+    even a fork bomb cannot slip through, and a process of ``uid`` can signal
+    only its own uid's processes.
+    """
+    if uid is None:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _children() -> list[int]:
+    """Pids whose parent is this process (orphans adopted as subreaper)."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as file:
+                stat = file.read()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: split after it.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[1]) == me:
+            found.append(int(entry))
+    return found
+
+
+def _kill_tree(pid: int, uid: int | None) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    _kill_uid(uid)
+
+
+def _reap_all(uid: int | None) -> None:
+    """Kill and reap whatever is left below us until we have no child."""
+    _kill_uid(uid)
+    deadline = time.monotonic() + REAP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            for child in _children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+            time.sleep(0.005)
+
+
+def _wait(pid: int, uid: int | None, control: int) -> tuple[int, resource.struct_rusage, bool]:
+    """Wait for the command, or kill it on request; return status, usage, killed."""
+    pidfd = os.pidfd_open(pid)
+    killed = False
+    ready, _, _ = select.select([pidfd, control], [], [])
+    if pidfd not in ready:
+        # Any byte, or EOF because the server went away, means: stop now.
+        killed = True
+        _kill_tree(pid, uid)
+    os.close(pidfd)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage, killed
+
+
+def _outcome(status: int, usage: resource.struct_rusage, killed: bool) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "killed": killed,
+        "cpu_ms": round((usage.ru_utime + usage.ru_stime) * 1000),
+        "max_rss_kib": usage.ru_maxrss,
+    }
+    if os.WIFSIGNALED(status):
+        report.update(kind="signaled", code=os.WTERMSIG(status))
+    else:
+        report.update(kind="exited", code=os.waitstatus_to_exitcode(status))
+    return report
+
+
+def _report(control: int, report: dict[str, Any]) -> None:
+    data = (json.dumps(report) + "\n").encode()
+    with contextlib.suppress(OSError):  # the server is gone; nothing to tell
+        os.write(control, data)
+
+
+def main() -> None:
+    """Run the command described by ``sys.argv[1]`` and report how it ended."""
+    config = json.loads(sys.argv[1])
+    control = config["control_fd"]
+    os.set_inheritable(control, False)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    uid = config["uid"] if config["kill_uid"] else None
+    _kill_uid(uid)  # leftovers of an earlier run of this slot that crashed
+    try:
+        pid = _spawn(config)
+    except OSError as exc:
+        _report(control, {"kind": "error", "message": str(exc)})
+        return
+    status, usage, killed = _wait(pid, uid, control)
+    _reap_all(uid)
+    _report(control, _outcome(status, usage, killed))
+
+
+if __name__ == "__main__":
+    main()
