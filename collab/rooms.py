@@ -195,8 +195,9 @@ class Room:
         try:
             apply_update(self.doc, update)
         except UpdateRejectedError as exc:
-            # yrs may have integrated part of it before failing.
-            self.poison(f"update rejected by yrs: {exc}")
+            if exc.panicked:  # yrs may have integrated part of it
+                self.poison(f"yrs panicked on an update: {exc}")
+            self._captured.clear()
             raise ProtocolError("update rejected") from None
         effective, self._captured = self._captured, []
         for change in effective:

@@ -18,6 +18,7 @@ Format (Yjs ``writeStructs`` / ``readStructs`` and ``DeleteSet``)::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from collab.protocol import ProtocolError, Reader
@@ -108,8 +109,17 @@ def _content_deleted(reader: Reader) -> int:
 def _content_json(reader: Reader) -> int:
     count = reader.count(minimum_bytes_each=1)
     for _ in range(count):
-        reader.var_string()
+        value = reader.var_string()
+        if value != "undefined":
+            _json(value)
     return count
+
+
+def _json(text: str) -> None:
+    try:
+        json.loads(text)
+    except ValueError:
+        raise ProtocolError("embedded JSON is malformed") from None
 
 
 def _content_binary(reader: Reader) -> int:
@@ -124,13 +134,13 @@ def _content_string(reader: Reader) -> int:
 
 
 def _content_embed(reader: Reader) -> int:
-    reader.var_string()
+    _json(reader.var_string())
     return 1
 
 
 def _content_format(reader: Reader) -> int:
     reader.var_string()
-    reader.var_string()
+    _json(reader.var_string())
     return 1
 
 

@@ -18,7 +18,16 @@ TEXT_NAME = "content"
 
 
 class UpdateRejectedError(Exception):
-    """yrs could not decode or integrate an update (or panicked doing so)."""
+    """yrs could not decode or integrate an update.
+
+    ``panicked`` is True when yrs panicked: it may have changed the document
+    part-way, which must then be treated as poisoned. A plain decode error
+    happens before integration and leaves the document untouched.
+    """
+
+    def __init__(self, message: str, *, panicked: bool) -> None:
+        super().__init__(message)
+        self.panicked = panicked
 
 
 def new_doc(*, client_id: int | None = None) -> Doc[Any]:
@@ -32,8 +41,10 @@ def apply_update(doc: Doc[Any], update: bytes) -> None:
         doc.apply_update(update)
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
         raise
+    except Exception as exc:
+        raise UpdateRejectedError(f"{type(exc).__name__}: {exc}", panicked=False) from None
     except BaseException as exc:  # pyo3 PanicException derives from BaseException
-        raise UpdateRejectedError(f"{type(exc).__name__}: {exc}") from None
+        raise UpdateRejectedError(f"{type(exc).__name__}: {exc}", panicked=True) from None
 
 
 def text_of(doc: Doc[Any]) -> str:

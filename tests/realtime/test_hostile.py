@@ -1,0 +1,130 @@
+"""Hostile input on the WebSocket: the sender is closed with the right code,
+nothing bad is stored, and everyone else carries on unaffected."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from collab.protocol import SyncType, awareness_message, sync_message, write_var_uint
+from eventstore.eventlog import EventLog
+from eventstore.keys import DATABASE
+from tests.conftest import Client
+from tests.realtime.pyclient import PyClient, connect
+from tests.realtime.seed import Seeded
+
+# PITFALLS item 1: 18 bytes that cost yrs ~0.5 s of CPU and ~500 MB before failing.
+SLOW_UPDATE = bytes.fromhex("c7a1c7bea123bad982aa9d994297a04a1fe4")
+# Well-formed on the wire, but yrs refuses it (a GC struct flagged with an origin).
+REFUSED_BY_YRS = bytes.fromhex("010107038007010702066162f09f988000")
+
+
+def url(seeded: Seeded, who: str) -> str:
+    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
+
+
+async def echo_latency(a: PyClient, b: PyClient, marker: str) -> float:
+    """Seconds for an edit of ``a`` to show at ``b``."""
+    started = time.perf_counter()
+    a.text += marker
+    await b.wait_for(lambda: marker in str(b.text), within=5)
+    return time.perf_counter() - started
+
+
+HOSTILE_FRAMES: dict[str, tuple[bytes, int]] = {
+    "slow 18-byte update": (sync_message(SyncType.UPDATE, SLOW_UPDATE), 4400),
+    "slow update as step 2": (sync_message(SyncType.STEP2, SLOW_UPDATE), 4400),
+    "update yrs refuses": (sync_message(SyncType.UPDATE, REFUSED_BY_YRS), 4400),
+    "random bytes as update": (sync_message(SyncType.UPDATE, b"\x05\xff\x00\x13\x37"), 4400),
+    "truncated varint": (b"\x00\x02\xff", 4400),
+    "length past the end": (b"\x00\x02\x7f\x01\x02", 4400),
+    "unknown message type": (b"\x07\x00", 4400),
+    "unknown sync type": (b"\x00\x09\x00", 4400),
+    "trailing bytes": (sync_message(SyncType.STEP1, b"\x00") + b"\x00", 4400),
+    "bad state vector": (sync_message(SyncType.STEP1, b"\xff\xff\xff\xff\x0f"), 4400),
+    "awareness not JSON": (awareness_message(b"\x01\x05\x01\x03abc"), 4400),
+    "empty frame": (b"", 4400),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_FRAMES))
+async def test_hostile_frame_closes_only_the_sender(
+    client: Client, seeded: Seeded, name: str
+) -> None:
+    frame, code = HOSTILE_FRAMES[name]
+    log = EventLog(client.app[DATABASE])
+    async with (
+        connect(client, url(seeded, "owner"), client_id=1) as a,
+        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, url(seeded, "editor"), client_id=66) as attacker,
+    ):
+        a.text += "before;"
+        await b.wait_text("before;")
+        head = (await log.head(seeded.doc_id)).seq
+        await attacker.ws.send_bytes(frame)
+        latency = await echo_latency(a, b, "after;")
+        assert await attacker.wait_closed() == code
+        # The slow update would have stalled the loop ~0.5 s; it never reaches yrs.
+        assert latency < 0.3
+    assert (await log.head(seeded.doc_id)).seq == head + 1
+
+
+async def test_text_frame_is_malformed(client: Client, seeded: Seeded) -> None:
+    async with connect(client, url(seeded, "editor"), client_id=5) as c:
+        await c.ws.send_str("hello")
+        assert await c.wait_closed() == 4400
+
+
+async def test_oversized_message_is_4413(client: Client, seeded: Seeded) -> None:
+    async with (
+        connect(client, url(seeded, "owner"), client_id=1) as a,
+        connect(client, url(seeded, "editor"), client_id=2) as big,
+    ):
+        await big.ws.send_bytes(sync_message(SyncType.UPDATE, bytes(9 * 1024 * 1024)))
+        assert await big.wait_closed(within=10) == 4413
+        a.text += "still here"
+        await asyncio.sleep(0.05)
+    assert (await EventLog(client.app[DATABASE]).head(seeded.doc_id)).seq == 1
+
+
+async def test_message_flood_is_rate_limited(client: Client, seeded: Seeded) -> None:
+    async with (
+        connect(client, url(seeded, "owner"), client_id=1) as a,
+        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, url(seeded, "editor"), client_id=3) as flood,
+    ):
+        query = write_var_uint(3)  # query awareness: cheap, but still a message
+        for _ in range(10_000):
+            if flood.ws.closed:
+                break
+            await flood.ws.send_bytes(query)
+        assert await flood.wait_closed() == 4429
+        assert await echo_latency(a, b, "ok") < 0.3
+
+
+async def test_presence_flood_of_client_ids_is_capped(client: Client, seeded: Seeded) -> None:
+    from collab.protocol import AwarenessEntry, encode_awareness
+
+    async with (
+        connect(client, url(seeded, "editor"), client_id=2) as spammer,
+        connect(client, url(seeded, "owner"), client_id=1) as watcher,
+    ):
+        entries = [AwarenessEntry(1000 + i, 1, {"n": i}) for i in range(100)]
+        await spammer.ws.send_bytes(awareness_message(encode_awareness(entries)))
+        await watcher.wait_for(lambda: len(watcher.presence) > 0)
+        await asyncio.sleep(0.05)
+        assert len(watcher.presence) <= 4
+
+
+async def test_huge_presence_state_is_dropped(client: Client, seeded: Seeded) -> None:
+    async with (
+        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, url(seeded, "owner"), client_id=1) as a,
+    ):
+        await a.set_presence({"blob": "x" * 100_000})
+        await a.set_presence({"cursor": 1}, clock=2)
+        await b.wait_for(lambda: 1 in b.presence)
+        assert b.presence[1] is not None
+        assert "blob" not in b.presence[1]
