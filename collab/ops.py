@@ -30,8 +30,17 @@ async def readyz(request: web.Request) -> web.Response:
     for name, check in request.app.get(READINESS_CHECKS, []):
         checks[name] = check()
     ready = checks["database"] and checks.get("redis", True)
+    if ready:
+        return web.json_response({"status": "ok", "checks": checks})
+    # A 503 is an error response, so it carries the contract's error object too.
+    failing = sorted(name for name, ok in checks.items() if ok is False)
+    error = {
+        "code": "service_unavailable",
+        "message": f"not ready: {', '.join(failing)} not answering",
+        "details": {"checks": checks},
+    }
     return web.json_response(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+        {"status": "unavailable", "checks": checks, "error": error}, status=503
     )
 
 
