@@ -15,7 +15,9 @@ from aiohttp import web
 from auth.access import Role
 from auth.keys import TOKEN_SIGNER
 from auth.models import User
+from auth.tokens import TokenSigner
 from auth.users import create_user
+from eventstore import Database
 from eventstore.keys import DATABASE
 from eventstore.logs import create_log
 
@@ -46,7 +48,11 @@ async def seed(app: web.Application, roles: dict[str, Role | None]) -> Seeded:
 
     The first name with ``Role.OWNER`` (or, failing that, the first name) owns the project.
     """
-    db = app[DATABASE]
+    return await seed_database(app[DATABASE], app[TOKEN_SIGNER], roles)
+
+
+async def seed_database(db: Database, signer: TokenSigner, roles: dict[str, Role | None]) -> Seeded:
+    """:func:`seed` for a database outside an app (a node running in another process)."""
     now = time.time()
     users = {
         name: await create_user(
@@ -66,7 +72,6 @@ async def seed(app: web.Application, roles: dict[str, Role | None]) -> Seeded:
                 await conn.execute(_MEMBER, seeded.project_id, users[name].id, role.label, now)
         await conn.execute(_DOCUMENT, seeded.doc_id, seeded.project_id, "main.py", now)
         await create_log(conn, seeded.doc_id)
-    signer = app[TOKEN_SIGNER]
     seeded.tokens = {name: signer.issue_access(user.id) for name, user in users.items()}
     return seeded
 
