@@ -93,9 +93,10 @@ async def test_room_snapshots_every_n_events_and_on_unload(
     assert head == 45
     assert head == len(await log.read(seeded.doc_id))
     async with asyncio.timeout(5):
+        while app[ROOMS].get(seeded.doc_id) is not None:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         while not await _snapshot_at(log, seeded.doc_id, head):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-    assert app[ROOMS].get(seeded.doc_id) is None
 
 
 async def _snapshot_at(log: EventLog, doc_id: str, seq: int) -> bool:
