@@ -16,6 +16,8 @@ from typing import TypeVar
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/collab.db"
 _DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
+# PyJWT's minimum HMAC key length for HS256 (auth.signing_key enforces it too).
+_MIN_JWT_SECRET_BYTES = 32
 _N = TypeVar("_N", int, float)
 
 
@@ -68,11 +70,13 @@ class Settings:
         redis_url = env.first("COLLAB_REDIS_URL", "REDIS_URL") or None
         _check_database_url(database_url)
         _check_redis_url(redis_url, database_url)
+        jwt_secret = env.first("COLLAB_JWT_SECRET") or None
+        _check_jwt_secret(jwt_secret)
         defaults = cls()
         return cls(
             database_url=database_url,
             redis_url=redis_url,
-            jwt_secret=env.first("COLLAB_JWT_SECRET") or None,
+            jwt_secret=jwt_secret,
             host=env.first("COLLAB_HOST") or defaults.host,
             port=env.integer("COLLAB_PORT", defaults.port, low=0, high=65535),
             node_id=env.first("COLLAB_NODE_ID") or defaults.node_id,
@@ -155,4 +159,12 @@ def _check_redis_url(redis_url: str | None, database_url: str) -> None:
         raise ConfigError(
             "COLLAB_REDIS_URL is set but COLLAB_DATABASE_URL is SQLite: several nodes need"
             " PostgreSQL (set COLLAB_DATABASE_URL=postgresql://...)"
+        )
+
+
+def _check_jwt_secret(secret: str | None) -> None:
+    if secret is not None and len(secret.encode()) < _MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"COLLAB_JWT_SECRET must be at least {_MIN_JWT_SECRET_BYTES} bytes long"
+            f" (got {len(secret.encode())})"
         )
