@@ -28,9 +28,14 @@ the server runs as root, a uid of its own per concurrent run
 uid across sandboxes and is ignored for root. As a non-root server the
 program keeps the server's uid (then, in fallback mode, it could signal the
 server's processes) and RLIMIT_NPROC is raised by the number of tasks that
-uid already has.
+uid already has. Rlimits hold each process; the supervisor also polls the
+proportional anonymous memory of the whole tree and stops a run whose
+processes together pass the memory limit (plus a margin).
 
-No cgroup or seccomp filter is applied yet; ``Protections`` says so.
+No cgroup or seccomp filter is applied yet; ``Protections`` says so. A
+cgroup would make the memory and process caps exact, but needs a hierarchy
+delegated to the service; creating one under whatever cgroup the server
+happens to run in could block that cgroup's removal by its owner.
 """
 
 from __future__ import annotations

@@ -295,7 +295,19 @@ def _config(
         "uid": uid,
         "netns": protections.bwrap is None and protections.network_isolated,
         "kill_uid": uid is not None,
+        "memory_total": _memory_total(limits),
     }
+
+
+def _memory_total(limits: Limits) -> int:
+    """Cap on the anonymous memory of all the run's processes together.
+
+    Each process is held to ``memory_bytes`` by its rlimit, which fails
+    allocations cleanly; this cap, checked by polling, stops a crowd of
+    processes. The margin keeps it from firing before a single process's
+    own limit does.
+    """
+    return limits.memory_bytes + max(64 * 1024 * 1024, limits.memory_bytes // 4)
 
 
 def _rlimits(language: Language, limits: Limits, extra_processes: int) -> list[list[int]]:
@@ -495,6 +507,9 @@ def _status(ending: _Ending, limits: Limits) -> tuple[str, int | None, str | Non
 
 
 def _exit_status(report: dict[str, Any], limits: Limits) -> tuple[str, int | None, str | None]:
+    if report.get("stopped") == "memory":
+        total = _memory_total(limits) // (1024 * 1024)
+        return "failed", None, f"memory limit exceeded: its processes used over {total} MiB"
     code = int(report["code"])
     # bwrap reports a child killed by signal N as exit status 128 + N.
     signum = code if report["kind"] == "signaled" else code - 128 if 128 < code < 160 else 0

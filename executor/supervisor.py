@@ -15,7 +15,8 @@ program's stdin, stdout and stderr pipes as its own. It uses the standard librar
   the server that spawned it never calls ``waitpid(-1)`` and never steals an
   exit status from asyncio's child watcher;
 * kills the whole tree when the server writes to the control socket or
-  closes it (also when the server dies), and always once the program exits;
+  closes it (also when the server dies), when the tree's total memory passes
+  the configured cap, and always once the program exits;
 * reports one JSON line on the control socket: how the command ended, plus
   its CPU time and peak RSS.
 """
@@ -39,6 +40,8 @@ PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 REAP_SECONDS = 5.0
+# How often the tree's total memory is checked.
+WATCH_SECONDS = 0.2
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -136,10 +139,9 @@ def _kill_uid(uid: int | None) -> None:
     os.waitpid(pid, 0)
 
 
-def _children() -> list[int]:
-    """Pids whose parent is this process (orphans adopted as subreaper)."""
-    me = os.getpid()
-    found = []
+def _parent_map() -> dict[int, int]:
+    """Every live process's parent pid."""
+    parents = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -150,9 +152,42 @@ def _children() -> list[int]:
             continue
         # The command name may contain spaces and parentheses: split after it.
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[1]) == me:
-            found.append(int(entry))
+        parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def _children() -> list[int]:
+    """Pids whose parent is this process (orphans adopted as subreaper)."""
+    me = os.getpid()
+    return [pid for pid, parent in _parent_map().items() if parent == me]
+
+
+def _descendants() -> list[int]:
+    """Every process below this one: the run, including adopted orphans."""
+    below: dict[int, list[int]] = {}
+    for pid, parent in _parent_map().items():
+        below.setdefault(parent, []).append(pid)
+    found, todo = [], [os.getpid()]
+    while todo:
+        children = below.get(todo.pop(), [])
+        found += children
+        todo += children
     return found
+
+
+def _anonymous_memory(pids: list[int]) -> int:
+    """Proportional anonymous memory of ``pids``, so shared COW pages count once."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as file:
+                for line in file:
+                    if line.startswith(b"Pss_Anon:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            continue  # exited meanwhile, or a zombie
+    return total
 
 
 def _kill_tree(pid: int, uid: int | None) -> None:
@@ -177,23 +212,36 @@ def _reap_all(uid: int | None) -> None:
             time.sleep(0.005)
 
 
-def _wait(pid: int, uid: int | None, control: int) -> tuple[int, resource.struct_rusage, bool]:
-    """Wait for the command, or kill it on request; return status, usage, killed."""
+def _wait(
+    pid: int, uid: int | None, control: int, memory_limit: int | None
+) -> tuple[int, resource.struct_rusage, str | None]:
+    """Wait for the command; return its status, usage and why we stopped it.
+
+    Stops it when the server asks (any byte, or EOF because the server went
+    away) or when the whole tree's memory passes ``memory_limit``: rlimits
+    cap each process, this caps their sum.
+    """
     pidfd = os.pidfd_open(pid)
-    killed = False
-    ready, _, _ = select.select([pidfd, control], [], [])
-    if pidfd not in ready:
-        # Any byte, or EOF because the server went away, means: stop now.
-        killed = True
+    stopped = None
+    timeout = WATCH_SECONDS if memory_limit is not None else None
+    while stopped is None:
+        ready, _, _ = select.select([pidfd, control], [], [], timeout)
+        if pidfd in ready:
+            break
+        if control in ready:
+            stopped = "request"
+        elif memory_limit is not None and _anonymous_memory(_descendants()) > memory_limit:
+            stopped = "memory"
+    if stopped is not None:
         _kill_tree(pid, uid)
     os.close(pidfd)
     _, status, usage = os.wait4(pid, 0)
-    return status, usage, killed
+    return status, usage, stopped
 
 
-def _outcome(status: int, usage: resource.struct_rusage, killed: bool) -> dict[str, Any]:
+def _outcome(status: int, usage: resource.struct_rusage, stopped: str | None) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "killed": killed,
+        "stopped": stopped,
         "cpu_ms": round((usage.ru_utime + usage.ru_stime) * 1000),
         "max_rss_kib": usage.ru_maxrss,
     }
@@ -223,9 +271,9 @@ def main() -> None:
     except OSError as exc:
         _report(control, {"kind": "error", "message": str(exc)})
         return
-    status, usage, killed = _wait(pid, uid, control)
+    status, usage, stopped = _wait(pid, uid, control, config["memory_total"])
     _reap_all(uid)
-    _report(control, _outcome(status, usage, killed))
+    _report(control, _outcome(status, usage, stopped))
 
 
 if __name__ == "__main__":

@@ -281,6 +281,35 @@ async def test_memory_bomb_fails(language: str, source: str, symptom: str) -> No
 
 
 @pytest.mark.usefixtures("bubblewrap")
+async def test_crowd_of_processes_is_held_to_the_memory_limit_together() -> None:
+    # Each child stays under its own rlimit; together they are far over.
+    source, token = tagged(
+        "import time\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n"
+        "        b = bytearray(100 * 1024 * 1024)\n"
+        "        for i in range(0, len(b), 4096): b[i] = 1\n"
+        "        time.sleep(60)\n"
+        "time.sleep(60)\n"
+    )
+    result = await run("python", source, limits=Limits(wall_ms=20_000))
+    assert (result.status, result.exit_code) == ("failed", None)
+    assert result.error == "memory limit exceeded: its processes used over 320 MiB"
+    assert processes_with(token) == []
+
+
+@pytest.mark.usefixtures("bubblewrap")
+async def test_concurrent_runs_have_their_own_process_budget() -> None:
+    # RLIMIT_NPROC counts per uid: sharing one would starve the others.
+    source = "console.log(process.getuid())"
+    limits = Limits(processes=20)
+    results = await asyncio.gather(*(run("javascript", source, limits=limits) for _ in range(4)))
+    assert [r.status for r in results] == ["succeeded"] * 4, results
+    if is_root():
+        assert len({r.stdout for r in results}) == 4
+
+
+@pytest.mark.usefixtures("bubblewrap")
 @pytest.mark.parametrize(
     "source",
     [
