@@ -225,7 +225,8 @@ async def run_code(
             async with _workspace(uid) as workdir:
                 config = _config(runtime, source, workdir, uid, limits, protections)
                 output = _Output(limits.output_bytes, on_output)
-                ending = await _supervise(config, stdin.encode(), limits, output, cancel)
+                data = stdin.encode(errors="replace")
+                ending = await _supervise(config, data, limits, output, cancel)
     except NoFreeSlotError as exc:
         return _error(str(exc))
     return _result(ending, output, limits)
@@ -250,7 +251,8 @@ def _write_source(workdir: str, filename: str, source: str, uid: int | None) -> 
     path = os.path.join(workdir, filename)
     # O_EXCL|O_NOFOLLOW: the directory is new and ours, never follow a link.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
+    # Lone surrogates (possible in JSON) cannot be UTF-8: replace them.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as file:
         file.write(source)
     if uid is not None:
         os.chown(path, uid, uid)

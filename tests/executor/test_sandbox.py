@@ -134,6 +134,29 @@ async def test_stdin_is_passed_through(language: str, source: str) -> None:
 
 @pytest.mark.usefixtures("bubblewrap")
 @pytest.mark.parametrize(
+    ("source", "limits", "status"),
+    [
+        ("print('ignored it')", Limits(), "succeeded"),
+        ("import time\ntime.sleep(60)", Limits(wall_ms=500), "timed_out"),
+    ],
+)
+async def test_large_stdin_the_program_never_reads(
+    source: str, limits: Limits, status: str
+) -> None:
+    result = await run("python", source, stdin="x" * (4 * 1024 * 1024), limits=limits)
+    assert result.status == status
+
+
+@pytest.mark.usefixtures("bubblewrap")
+async def test_text_that_is_not_utf8() -> None:
+    source = "import sys\nprint('\\ud800' == input())\nsys.stdout.buffer.write(b'\\xff\\n')"
+    result = await run("python", source + "  # \ud800", stdin="\ud800\n")
+    assert result.status == "succeeded", result
+    assert result.stdout == "False\n\ufffd\n"
+
+
+@pytest.mark.usefixtures("bubblewrap")
+@pytest.mark.parametrize(
     ("language", "source", "code"),
     [
         ("python", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)", 3),
