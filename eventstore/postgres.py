@@ -23,6 +23,7 @@ _UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
 )
 _ACQUIRE_TIMEOUT = 5.0
+_CLOSE_TIMEOUT = 3.0
 
 
 @contextmanager
@@ -96,7 +97,7 @@ class PostgresDatabase:
         try:
             yield cls(pool)
         finally:
-            await pool.close()
+            await _close_pool(pool)
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[_PostgresConnection]:
@@ -138,4 +139,14 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         """Close the pool."""
-        await self._pool.close()
+        await _close_pool(self._pool)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    # A graceful close waits for the server to answer each connection's
+    # Terminate; a hung database (network partition) would hold the node's
+    # shutdown forever, so after a bound the connections are simply dropped.
+    try:
+        await asyncio.wait_for(pool.close(), _CLOSE_TIMEOUT)
+    except TimeoutError:
+        pool.terminate()
