@@ -9,7 +9,7 @@ from collab import __version__
 
 SPEC_URL = "/api/docs/openapi.json"
 UI_PATH = "/api/docs"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 PUBLIC: list[dict[str, list[str]]] = []
 
 _DESCRIPTION = """Real-time collaboration server for code.

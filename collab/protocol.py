@@ -89,7 +89,7 @@ class Reader:
             shift += 7
         return -value if negative else value
 
-    def bytes(self, length: int) -> bytes:
+    def take(self, length: int) -> bytes:
         """``length`` raw bytes."""
         if length > self.remaining:
             raise ProtocolError(f"length {length} exceeds the {self.remaining} bytes left")
@@ -99,7 +99,7 @@ class Reader:
 
     def var_bytes(self) -> bytes:
         """A ``varUint8Array``: a length then that many bytes."""
-        return self.bytes(self.var_uint())
+        return self.take(self.var_uint())
 
     def var_string(self) -> str:
         """A ``varString``: UTF-8 bytes with a length prefix."""

@@ -176,9 +176,9 @@ def _read_any(reader: Reader, depth: int) -> None:
     if tag == 125:
         reader.var_int()
     elif tag == 124:
-        reader.bytes(4)
+        reader.take(4)
     elif tag in (123, 122):
-        reader.bytes(8)
+        reader.take(8)
     elif tag == 119:
         reader.var_string()
     elif tag == 118:

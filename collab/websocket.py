@@ -132,5 +132,6 @@ async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[
 async def close_websockets(app: web.Application) -> None:
     """``on_shutdown``: flush and snapshot every room, then close its sockets with 1012."""
     await app[ROOMS].close_all()
-    for ws in list(app[WEBSOCKETS]):
+    sockets = app[WEBSOCKETS]
+    for ws in list(sockets):
         await ws.close(code=close_codes.RESTARTING, message=b"node shutting down")

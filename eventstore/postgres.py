@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from eventstore.database import Connection, Row
 from eventstore.dialect import POSTGRES
@@ -45,7 +46,7 @@ def _rowcount(status: str) -> int:
 class _PostgresConnection:
     """One acquired connection; its methods translate driver errors."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection | PoolConnectionProxy) -> None:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:

@@ -12,7 +12,10 @@ from eventstore.migrations import load_migrations
 
 async def test_migrations_are_recorded_and_idempotent(db: Database) -> None:
     versions = [m.version for m in load_migrations(db.dialect.name)]
-    recorded = [r["version"] for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+    recorded = [
+        r["version"]
+        for r in await db.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    ]
     assert recorded == versions
     assert await apply_migrations(db) == []
 
@@ -47,14 +50,13 @@ async def test_transaction_rolls_back_on_error(db: Database) -> None:
 
 async def test_concurrent_transactions_do_not_interleave(db: Database) -> None:
     await _insert_user(db, "u1", "a@example.com")
-    await db.execute(
-        "INSERT INTO doc_heads (doc_id, seq, hash) VALUES ($1, $2, $3)", "d", 0, b"\0"
-    )
+    await db.execute("INSERT INTO doc_heads (doc_id, seq, hash) VALUES ($1, $2, $3)", "d", 0, b"\0")
 
     async def bump() -> None:
         async with db.transaction() as conn:
             seq = await conn.fetchval(
-                "SELECT seq FROM doc_heads WHERE doc_id = $1" + db.dialect.for_update, "d"
+                "SELECT seq FROM doc_heads WHERE doc_id = $1" + db.dialect.for_update,  # noqa: S608
+                "d",
             )
             await asyncio.sleep(0)
             await conn.execute("UPDATE doc_heads SET seq = $1 WHERE doc_id = $2", seq + 1, "d")
