@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ PASSWORD = "correct horse battery staple"
 # The cheapest argon2id argon2-cffi allows: the suite hashes hundreds of
 # passwords, and production's cost is not what these tests are about.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+# What auth.passwords uses outside tests, captured before any fixture swaps it.
+DEFAULT_HASHER = passwords.HASHER
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +79,95 @@ async def assert_error(response: Any, status: int, code: str | None = None) -> d
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+@dataclass(frozen=True)
+class Account:
+    """A registered account with its tokens."""
+
+    id: str
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization headers for this account."""
+        return bearer(self.access_token)
+
+
+async def create_account(client: Client, tag: str = "user", **kwargs: Any) -> Account:
+    """Register a fresh account."""
+    body = await register(client, unique_email(tag), **kwargs)
+    return Account(
+        body["user"]["id"], body["user"]["email"], body["access_token"], body["refresh_token"]
+    )
+
+
+@dataclass(frozen=True)
+class Team:
+    """A project with one account per role, one outsider and one document.
+
+    ``other`` is a second editor: the member that member routes act on.
+    """
+
+    owner: Account
+    editor: Account
+    viewer: Account
+    outsider: Account
+    other: Account
+    project_id: str
+    doc_id: str
+
+    def actor(self, name: str) -> Account | None:
+        """The account called ``name`` (``anonymous`` is None)."""
+        account: Account | None = None if name == "anonymous" else getattr(self, name)
+        return account
+
+
+async def add_member(
+    client: Client, owner: Account, project_id: str, email: str, role: str
+) -> None:
+    """Add ``email`` to the project as ``role`` (the owner asks)."""
+    response = await client.post(
+        f"/api/projects/{project_id}/members",
+        json={"email": email, "role": role},
+        headers=owner.headers,
+    )
+    assert response.status == 201, await response.text()
+
+
+async def create_project(client: Client, owner: Account, name: str = "Team project") -> str:
+    """Create a project and return its id."""
+    response = await client.post("/api/projects", json={"name": name}, headers=owner.headers)
+    assert response.status == 201, await response.text()
+    project_id: str = (await response.json())["id"]
+    return project_id
+
+
+async def create_document(
+    client: Client, account: Account, project_id: str, name: str = "main.py"
+) -> str:
+    """Create a python document and return its id."""
+    response = await client.post(
+        f"/api/projects/{project_id}/documents",
+        json={"name": name, "language": "python"},
+        headers=account.headers,
+    )
+    assert response.status == 201, await response.text()
+    doc_id: str = (await response.json())["id"]
+    return doc_id
+
+
+async def create_team(client: Client) -> Team:
+    """Owner, editor, viewer and outsider around one project with one document."""
+    owner, editor, viewer, outsider, other = [
+        await create_account(client, tag)
+        for tag in ("owner", "editor", "viewer", "outsider", "other")
+    ]
+    project_id = await create_project(client, owner)
+    await add_member(client, owner, project_id, editor.email, "editor")
+    await add_member(client, owner, project_id, viewer.email, "viewer")
+    await add_member(client, owner, project_id, other.email, "editor")
+    doc_id = await create_document(client, owner, project_id)
+    return Team(owner, editor, viewer, outsider, other, project_id, doc_id)
