@@ -30,6 +30,7 @@ from eventstore import apply_migrations, open_database
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from executor import routes as job_routes
+from executor.context import jobs_ctx
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.redis_url:
         app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(rate_limiter_ctx)
+    app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=ops.READINESS_CHECKS))
     app.cleanup_ctx.append(rooms_ctx)
     app.on_shutdown.append(close_websockets)
 
