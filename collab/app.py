@@ -17,17 +17,14 @@ from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
 from collab import content, documents, members, ops, projects
 from collab.config import Settings
-from collab.keys import REDIS, ROOMS, SETTINGS, WEBSOCKETS
+from collab.keys import REDIS, SETTINGS, WEBSOCKETS
 from collab.metrics import metrics_handler
 from collab.middlewares import error_middleware, request_id_middleware
 from collab.openapi import setup_openapi
-from collab.relay import LocalRelay
-from collab.room_registry import RoomManager
-from collab.rooms import RoomConfig
+from collab.realtime import rooms_ctx
 from collab.validation import validation_middleware
 from collab.websocket import close_websockets, ws_handler
 from eventstore import apply_migrations, open_database
-from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from executor import routes as job_routes
 from executor.context import jobs_ctx
@@ -105,23 +102,3 @@ async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
         app.get(REDIS), failures_per_minute=app[SETTINGS].auth_failures_per_minute
     )
     yield
-
-
-async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open documents of this node; on cleanup every room is flushed and snapshotted."""
-    settings = app[SETTINGS]
-    config = RoomConfig(
-        node_id=settings.node_id,
-        snapshot_every=settings.snapshot_every,
-        commit_window=settings.commit_window_ms / 1000,
-    )
-    manager = RoomManager(
-        EventLog(app[DATABASE]),
-        LocalRelay(),
-        config,
-        grace=settings.room_grace_seconds,
-        max_peers=settings.max_connections_per_document,
-    )
-    app[ROOMS] = manager
-    yield
-    await manager.close_all()

@@ -10,12 +10,17 @@ token. Presence is relayed but never stored.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from collab.protocol import AwarenessEntry
 
 MAX_CLIENT_IDS_PER_PEER = 4
+# Owners of entries relayed from other nodes are named "node:<node id>".
+REMOTE_PREFIX = "node:"
+# y-protocols clients renew their state every 15 s and drop peers silent for 30 s.
+REMOTE_TIMEOUT = 30.0
 MAX_STATE_BYTES = 8 * 1024
 
 
@@ -34,12 +39,13 @@ class Presence:
     def __init__(self) -> None:
         self._states: dict[int, AwarenessEntry] = {}
         self._owners: dict[int, str] = {}
+        self._renewed: dict[int, float] = {}
 
     def accept(self, identity: Identity, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """Apply a peer's entries; return the ones accepted (stamped) to forward."""
         accepted = []
         for entry in entries:
-            if not self._may_write(identity.owner, entry.client_id):
+            if not self._may_write(identity, entry.client_id):
                 continue
             checked = _stamped(entry, identity)
             if checked is None or not self._is_newer(checked):
@@ -73,14 +79,32 @@ class Presence:
         return removed
 
     def current(self) -> list[AwarenessEntry]:
-        """Every live state (for a newly connected peer)."""
+        """Every live state (for a newly connected peer).
+
+        Entries relayed from a node that has not renewed them for
+        ``REMOTE_TIMEOUT`` seconds are forgotten: that node is likely gone.
+        """
+        cutoff = time.monotonic() - REMOTE_TIMEOUT
+        for client_id, owner in list(self._owners.items()):
+            if owner.startswith(REMOTE_PREFIX) and self._renewed.get(client_id, 0) < cutoff:
+                del self._owners[client_id]
+                self._states.pop(client_id, None)
         return [entry for entry in self._states.values() if entry.state is not None]
 
-    def _may_write(self, owner: str, client_id: int) -> bool:
+    def _may_write(self, identity: Identity, client_id: int) -> bool:
         current = self._owners.get(client_id)
-        if current is not None:
-            return current == owner
-        return len(self.client_ids_of(owner)) < MAX_CLIENT_IDS_PER_PEER
+        if current is None:
+            return len(self.client_ids_of(identity.owner)) < MAX_CLIENT_IDS_PER_PEER
+        if current == identity.owner:
+            return True
+        # A client whose node died reconnects here with the same client id:
+        # the same user may take it over from the remote owner.
+        return current.startswith(REMOTE_PREFIX) and self._user_of(client_id) == identity.user_id
+
+    def _user_of(self, client_id: int) -> str | None:
+        entry = self._states.get(client_id)
+        user = entry.state.get("user") if entry and entry.state else None
+        return user.get("id") if isinstance(user, dict) else None
 
     def _is_newer(self, entry: AwarenessEntry) -> bool:
         previous = self._states.get(entry.client_id)
@@ -91,8 +115,10 @@ class Presence:
         )
 
     def _store(self, entry: AwarenessEntry) -> None:
+        self._renewed[entry.client_id] = time.monotonic()
         if entry.state is None:
             self._states.pop(entry.client_id, None)
+            self._renewed.pop(entry.client_id, None)
         else:
             self._states[entry.client_id] = entry
 

@@ -8,9 +8,11 @@ otherwise reads the missing events from the log. A single node uses
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,14 @@ class AccessChanged:
     doc_ids: tuple[str, ...] = ()
 
 
-RelayMessage = UpdateCommitted | PresenceChanged | AccessChanged
+@dataclass(frozen=True, slots=True)
+class NodeAlive:
+    """Heartbeat: ``node_id`` is up. Nodes that stop sending one lose their presence."""
+
+    node_id: str
+
+
+RelayMessage = UpdateCommitted | PresenceChanged | AccessChanged | NodeAlive
 MessageHandler = Callable[[RelayMessage], Awaitable[None]]
 
 
@@ -83,3 +92,53 @@ class LocalRelay:
     def healthy(self) -> bool:
         """Always."""
         return True
+
+
+def encode_message(message: RelayMessage) -> bytes:
+    """Serialise for the wire (JSON; update bytes in base64)."""
+    body: dict[str, Any]
+    if isinstance(message, UpdateCommitted):
+        body = {"t": "update", "doc": message.doc_id, "seq": message.seq, "p": _b64(message.update)}
+    elif isinstance(message, PresenceChanged):
+        body = {"t": "presence", "doc": message.doc_id, "p": _b64(message.payload)}
+    elif isinstance(message, NodeAlive):
+        body = {"t": "alive"}
+    else:
+        body = {
+            "t": "access",
+            "project": message.project_id,
+            "user": message.user_id,
+            "docs": list(message.doc_ids),
+        }
+    body["node"] = message.node_id
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_message(data: bytes) -> RelayMessage | None:
+    """Parse a relay message; None when it is not one of ours or is malformed."""
+    try:
+        body = json.loads(data)
+        kind, node = body["t"], str(body["node"])
+        if kind == "update":
+            return UpdateCommitted(node, str(body["doc"]), int(body["seq"]), _unb64(body["p"]))
+        if kind == "presence":
+            return PresenceChanged(node, str(body["doc"]), _unb64(body["p"]))
+        if kind == "alive":
+            return NodeAlive(node)
+        if kind == "access":
+            user = body["user"]
+            docs = tuple(str(d) for d in body["docs"])
+            return AccessChanged(
+                node, str(body["project"]), None if user is None else str(user), docs
+            )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)

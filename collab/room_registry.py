@@ -5,12 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 from collab import close_codes
 from collab.metrics import ROOMS_LOADED
 from collab.peers import Peer
-from collab.relay import AccessChanged, PresenceChanged, Relay, RelayMessage, UpdateCommitted
+from collab.relay import (
+    AccessChanged,
+    NodeAlive,
+    PresenceChanged,
+    Relay,
+    RelayMessage,
+    UpdateCommitted,
+)
 from collab.rooms import Room, RoomConfig
+from eventstore.errors import EventStoreError
 from eventstore.eventlog import EventLog
 
 logger = logging.getLogger(__name__)
@@ -46,6 +56,8 @@ class RoomManager:
         self._loading: dict[str, asyncio.Task[Room]] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._unloads: dict[str, asyncio.Task[None]] = {}
+        self._last_heard: dict[str, float] = {}
+        self.on_access_changed: Callable[[AccessChanged], Awaitable[None]] | None = None
 
     @property
     def relay(self) -> Relay:
@@ -158,5 +170,35 @@ class RoomManager:
                 await room.relayed_update(message)
             else:
                 room.relayed_presence(message)
-        elif isinstance(message, AccessChanged):
-            logger.debug("access change relayed for project %s", message.project_id)
+        elif isinstance(message, NodeAlive):
+            self._last_heard[message.node_id] = time.monotonic()
+        elif self.on_access_changed is not None:
+            await self.on_access_changed(message)
+
+    def forget_silent_nodes(self, silence: float) -> list[str]:
+        """Drop the presence of nodes not heard from for ``silence`` seconds."""
+        cutoff = time.monotonic() - silence
+        gone = [node for node, heard in self._last_heard.items() if heard < cutoff]
+        for node in gone:
+            del self._last_heard[node]
+            for room in self.rooms():
+                room.forget_remote_presence(node)
+        return gone
+
+    async def catch_up_all(self) -> None:
+        """Bring every room up to its log's head (after a relay outage, or periodically)."""
+        for room in self.rooms():
+            try:
+                head = await self._log.head(room.doc_id)
+                if head.seq > room.seq:
+                    await room.catch_up(through=head.seq)
+            except EventStoreError as exc:
+                logger.warning("head check of %s failed: %s", room.doc_id, exc)
+
+    async def check_heads_forever(self, interval: float, node_silence: float) -> None:
+        """Catch what the relay never announced (compare heads every ``interval``
+        seconds) and drop the presence of nodes silent for ``node_silence`` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            self.forget_silent_nodes(node_silence)
+            await self.catch_up_all()

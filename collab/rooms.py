@@ -27,7 +27,7 @@ from pycrdt import Doc, TransactionEvent
 from collab import close_codes
 from collab.metrics import COMMIT_SECONDS, EVENTS_APPENDED
 from collab.peers import Peer
-from collab.presence import Identity, Presence
+from collab.presence import REMOTE_PREFIX, Identity, Presence
 from collab.protocol import (
     AwarenessEntry,
     AwarenessMessage,
@@ -323,7 +323,7 @@ class Room:
 
     def relayed_presence(self, message: PresenceChanged) -> None:
         """Show another node's presence update to our peers."""
-        identity_owner = f"node:{message.node_id}"
+        identity_owner = f"{REMOTE_PREFIX}{message.node_id}"
         try:
             entries = decode_awareness(message.payload)
         except ProtocolError:
@@ -331,6 +331,12 @@ class Room:
         for entry in entries:
             self.presence.adopt(identity_owner, entry)
         self.broadcast(awareness_message(message.payload))
+
+    def forget_remote_presence(self, node_id: str) -> None:
+        """A node went silent: remove its clients' cursors for our peers."""
+        removed = self.presence.remove_owner(f"{REMOTE_PREFIX}{node_id}")
+        if removed:
+            self.broadcast(awareness_message(encode_awareness(removed)))
 
     # -- snapshots and lifecycle ----------------------------------------------
 
