@@ -69,7 +69,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from executor.worker import run_worker
 
-    return run_worker(settings.redis_url, settings.database_url)
+    return run_worker(
+        settings.redis_url,
+        settings.database_url,
+        concurrency=settings.job_concurrency,
+        node_id=settings.node_id,
+    )
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
