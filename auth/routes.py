@@ -31,7 +31,6 @@ from eventstore.keys import DATABASE
 routes = web.RouteTableDef()
 _TAGS = ["auth"]
 _NO_TOKEN: list[dict[str, list[str]]] = []  # OpenAPI: this operation needs no bearer token
-_EXAMPLE_LOGIN = {"email": "ada@example.com", "password": "correct horse battery"}
 
 
 @routes.post("/api/auth/register")
@@ -45,9 +44,7 @@ _EXAMPLE_LOGIN = {"email": "ada@example.com", "password": "correct horse battery
     security=_NO_TOKEN,
     responses={409: {"description": "`email_taken`"}, 429: {"description": "`rate_limited`"}},
 )
-@request_schema(
-    RegisterRequestSchema, example={**_EXAMPLE_LOGIN, "display_name": "Ada"}, required=True
-)
+@request_schema(RegisterRequestSchema, required=True)
 @response_schema(AuthTokensSchema, 201, description="The account and its first token pair.")
 async def register(request: web.Request) -> web.Response:
     """Create an account and log it in."""
@@ -81,7 +78,7 @@ async def register(request: web.Request) -> web.Response:
         429: {"description": "`rate_limited`"},
     },
 )
-@request_schema(LoginRequestSchema, example=_EXAMPLE_LOGIN, required=True)
+@request_schema(LoginRequestSchema, required=True)
 @response_schema(AuthTokensSchema, 200, description="The account and a new token pair.")
 async def login(request: web.Request) -> web.Response:
     """Exchange email and password for a token pair."""

@@ -18,6 +18,7 @@ PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 DISPLAY_NAME_MAX = 100
 TOKEN_MAX = 4096
+_TOKEN_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."  # noqa: S105 - a truncated sample
 
 
 class RegisterRequestSchema(Schema):
@@ -29,7 +30,10 @@ class RegisterRequestSchema(Schema):
         strip=False,
         allow_control=True,
         validate=validate.Length(PASSWORD_MIN, PASSWORD_MAX),
-        metadata={"description": f"At least {PASSWORD_MIN} characters."},
+        metadata={
+            "description": f"At least {PASSWORD_MIN} characters.",
+            "example": "correct horse battery staple",
+        },
     )
     display_name = Text(
         required=True,
@@ -47,19 +51,28 @@ class LoginRequestSchema(Schema):
         strip=False,
         allow_control=True,
         validate=validate.Length(1, PASSWORD_MAX),
+        metadata={"example": "correct horse battery staple"},
     )
 
 
 class RefreshRequestSchema(Schema):
     """``POST /api/auth/refresh`` body."""
 
-    refresh_token = Text(required=True, validate=validate.Length(1, TOKEN_MAX))
+    refresh_token = Text(
+        required=True,
+        validate=validate.Length(1, TOKEN_MAX),
+        metadata={"description": "The `refresh_token` of a token pair.", "example": _TOKEN_EXAMPLE},
+    )
 
 
 class LogoutRequestSchema(Schema):
     """``POST /api/auth/logout`` body: the refresh token whose session ends."""
 
-    refresh_token = Text(required=True, validate=validate.Length(1, TOKEN_MAX))
+    refresh_token = Text(
+        required=True,
+        validate=validate.Length(1, TOKEN_MAX),
+        metadata={"description": "The `refresh_token` of a token pair.", "example": _TOKEN_EXAMPLE},
+    )
 
 
 class UserSchema(Schema):

@@ -64,9 +64,7 @@ _DELETE = "DELETE FROM documents WHERE id = $1"
     " `ws://HOST:PORT/ws/{doc_id}?token=ACCESS_TOKEN`.",
     parameters=[PROJECT_ID],
 )
-@request_schema(
-    DocumentCreateSchema, example={"name": "main.py", "language": "python"}, required=True
-)
+@request_schema(DocumentCreateSchema, required=True)
 @response_schema(DocumentSchema, 201, description="The new document.")
 async def create_document(request: web.Request) -> web.Response:
     """Create an empty document in a project."""
@@ -114,7 +112,7 @@ async def get_document(request: web.Request) -> web.Response:
     description="Editor or owner. Fields left out keep their value.",
     parameters=[DOC_ID],
 )
-@request_schema(DocumentUpdateSchema, example={"name": "app.py"}, required=True)
+@request_schema(DocumentUpdateSchema, required=True)
 @response_schema(DocumentSchema, 200, description="The updated document.")
 async def update_document(request: web.Request) -> web.Response:
     """Change a document's name and/or language."""

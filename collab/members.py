@@ -106,9 +106,7 @@ async def list_members(request: web.Request) -> web.Response:
         409: {"description": "`already_member`."},
     },
 )
-@request_schema(
-    MemberAddSchema, example={"email": "grace@example.com", "role": "editor"}, required=True
-)
+@request_schema(MemberAddSchema, required=True)
 @response_schema(MemberSchema, 201, description="The new member.")
 async def add_member(request: web.Request) -> web.Response:
     """Give an existing account a role in the project."""
@@ -133,7 +131,7 @@ async def add_member(request: web.Request) -> web.Response:
     parameters=[PROJECT_ID, USER_ID],
     responses=_OWNER_FIXED,
 )
-@request_schema(MemberRoleSchema, example={"role": "viewer"}, required=True)
+@request_schema(MemberRoleSchema, required=True)
 @response_schema(MemberSchema, 200, description="The member with the new role.")
 async def update_member(request: web.Request) -> web.Response:
     """Set a member's role to editor or viewer."""

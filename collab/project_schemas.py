@@ -37,7 +37,11 @@ class ProjectUpdateSchema(Schema):
     """``PATCH /api/projects/{project_id}`` body: only the fields given change."""
 
     name = Text(validate=validate.Length(1, NAME_MAX), metadata={"example": "Compilers 2"})
-    description = Text(allow_control=True, validate=validate.Length(max=DESCRIPTION_MAX))
+    description = Text(
+        allow_control=True,
+        validate=validate.Length(max=DESCRIPTION_MAX),
+        metadata={"example": "Homework, second term"},
+    )
 
 
 class ProjectSchema(Schema):

@@ -64,11 +64,7 @@ _DELETE = "DELETE FROM projects WHERE id = $1"
     summary="Create a project",
     description="The caller becomes its owner (there is exactly one owner).",
 )
-@request_schema(
-    ProjectCreateSchema,
-    example={"name": "Compilers", "description": "Homework for the compilers course"},
-    required=True,
-)
+@request_schema(ProjectCreateSchema, required=True)
 @response_schema(ProjectSchema, 201, description="The new project; `role` is `owner`.")
 async def create_project(request: web.Request) -> web.Response:
     """Create a project owned by the caller."""
@@ -115,7 +111,7 @@ async def get_project(request: web.Request) -> web.Response:
     description="Owner only. Fields left out keep their value.",
     parameters=[PROJECT_ID],
 )
-@request_schema(ProjectUpdateSchema, example={"name": "Compilers 2"}, required=True)
+@request_schema(ProjectUpdateSchema, required=True)
 @response_schema(ProjectSchema, 200, description="The updated project.")
 async def update_project(request: web.Request) -> web.Response:
     """Change a project's name and/or description."""
