@@ -9,7 +9,7 @@ events were dropped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from executor.events import JobBus, JobEvent
@@ -63,7 +63,7 @@ class _Sent:
 
 async def job_events(
     store: JobStore, bus: JobBus, job: Job, *, poll_seconds: float = 2.0
-) -> AsyncIterator[SseEvent]:
+) -> AsyncGenerator[SseEvent, None]:
     """``status``/``stdout``/``stderr`` events of ``job`` as it runs, then ``done``.
 
     A finished job yields its final status and output, then ``done``.
