@@ -13,6 +13,10 @@ from eventstore.keys import DATABASE
 
 routes = web.RouteTableDef()
 READINESS_CHECKS = web.AppKey("collab.readiness_checks", list)
+# A probe answers within this bound even when the database hangs.
+_PROBE_SECONDS = 2.5
+# Pings that outlived their probe, kept referenced until they finish.
+_LINGERING: set[asyncio.Task[None]] = set()
 
 
 @routes.get("/healthz")
@@ -45,11 +49,25 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def _database_ok(app: web.Application) -> bool:
-    try:
-        await app[DATABASE].ping()
-    except (EventStoreError, TimeoutError):
+    # ping() bounds its query at 2 s, but after that timeout asyncpg holds the
+    # connection until its cancel request is answered (5 s more on a hung
+    # server), so the probe does not wait for the ping to wind down.
+    ping = asyncio.ensure_future(app[DATABASE].ping())
+    done, _ = await asyncio.wait({ping}, timeout=_PROBE_SECONDS)
+    if not done:
+        _LINGERING.add(ping)
+        ping.add_done_callback(_forget)
         return False
-    return True
+    error = ping.exception()
+    if error is not None and not isinstance(error, EventStoreError | TimeoutError):
+        raise error
+    return error is None
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    _LINGERING.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed ping is expected here
 
 
 async def _redis_ok(app: web.Application) -> bool:
