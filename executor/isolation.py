@@ -32,7 +32,8 @@ uid already has. Rlimits hold each process; the supervisor also polls the
 proportional anonymous memory of the whole tree and stops a run whose
 processes together pass the memory limit (plus a margin).
 
-No cgroup or seccomp filter is applied yet; ``Protections`` says so. A
+Both modes load a seccomp filter (``executor/seccomp.py``) where one is
+built for the machine (x86-64). No cgroup is used; ``Protections`` says so. A
 cgroup would make the memory and process caps exact, but needs a hierarchy
 delegated to the service; creating one under whatever cgroup the server
 happens to run in could block that cgroup's removal by its owner.
@@ -52,6 +53,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
+
+from executor.seccomp import build_filter
+from executor.supervisor import SECCOMP_FD_ARG
 
 Mode = Literal["bubblewrap", "fallback"]
 
@@ -94,7 +98,8 @@ class Protections:
         uid_drop: The program runs under a per-slot uid, not the server's.
         rlimits: CPU, memory, process, file-size and open-file rlimits.
         cgroup: A cgroup caps memory and processes (not implemented).
-        seccomp: A seccomp filter restricts system calls (not implemented).
+        seccomp: A seccomp filter denies system calls sandboxed code has no
+            use for (``executor/seccomp.py``).
         bwrap: Path of the bubblewrap binary in use, if any.
     """
 
@@ -127,7 +132,7 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def bwrap_args(*, source: str | None, filename: str, tmpfs_bytes: int) -> list[str]:
+def bwrap_args(*, source: str | None, filename: str, tmpfs_bytes: int, seccomp: bool) -> list[str]:
     """The bwrap command line up to (not including) the program's argv.
 
     Args:
@@ -135,9 +140,12 @@ def bwrap_args(*, source: str | None, filename: str, tmpfs_bytes: int) -> list[s
             sandbox's working directory; ``None`` for the probe.
         filename: The name it gets there.
         tmpfs_bytes: Size of each writable tmpfs.
+        seccomp: Load the filter from the fd that the supervisor puts in
+            place of ``SECCOMP_FD_ARG``.
     """
     size = str(tmpfs_bytes)
-    args = [
+    args = ["--seccomp", SECCOMP_FD_ARG] if seccomp else []
+    args += [
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
@@ -174,12 +182,13 @@ def find_bwrap() -> str | None:
     return None
 
 
-def _probe(argv: list[str], *, as_sandbox_uid: bool) -> bool:
+def _probe(argv: list[str], *, as_sandbox_uid: bool, pass_fds: tuple[int, ...] = ()) -> bool:
     """Whether ``argv`` runs and exits 0, as a sandbox uid if asked."""
     uid = PROBE_UID if as_sandbox_uid and is_root() else None
     try:
         done = subprocess.run(
             argv,
+            pass_fds=pass_fds,
             env={"PATH": SANDBOX_PATH},
             user=uid,
             group=uid,
@@ -196,9 +205,19 @@ def _probe(argv: list[str], *, as_sandbox_uid: bool) -> bool:
 
 
 @functools.cache
-def _bwrap_works(bwrap: str) -> bool:
-    args = bwrap_args(source=None, filename="", tmpfs_bytes=1024 * 1024)
-    return _probe([bwrap, *args, "/usr/bin/true"], as_sandbox_uid=True)
+def _bwrap_works(bwrap: str, *, seccomp: bool) -> bool:
+    args = bwrap_args(source=None, filename="", tmpfs_bytes=1024 * 1024, seccomp=seccomp)
+    program = build_filter()
+    if not seccomp or program is None:
+        return _probe([bwrap, *args, "/usr/bin/true"], as_sandbox_uid=True)
+    fd = os.memfd_create("seccomp", 0)
+    try:
+        os.write(fd, program)
+        os.lseek(fd, 0, os.SEEK_SET)
+        args = [str(fd) if arg == SECCOMP_FD_ARG else arg for arg in args]
+        return _probe([bwrap, *args, "/usr/bin/true"], as_sandbox_uid=True, pass_fds=(fd,))
+    finally:
+        os.close(fd)
 
 
 @functools.cache
@@ -226,13 +245,16 @@ def detect_protections(mode: Mode | None = None) -> Protections:
         ``run_code`` reports as an error instead of running unconfined.
     """
     bwrap = find_bwrap()
-    usable = bwrap is not None and _bwrap_works(bwrap)
+    filtered = build_filter() is not None
+    seccomp = bwrap is not None and filtered and _bwrap_works(bwrap, seccomp=True)
+    usable = seccomp or (bwrap is not None and _bwrap_works(bwrap, seccomp=False))
     if mode == "bubblewrap" or (mode is None and usable):
         return Protections(
             mode="bubblewrap",
             namespaces=usable,
             network_isolated=usable,
             uid_drop=is_root(),
+            seccomp=seccomp,
             bwrap=bwrap if usable else None,
         )
     return Protections(
@@ -240,6 +262,7 @@ def detect_protections(mode: Mode | None = None) -> Protections:
         namespaces=False,
         network_isolated=_network_namespace_works(),
         uid_drop=is_root(),
+        seccomp=filtered,
     )
 
 

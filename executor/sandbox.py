@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
 import json
 import math
 import os
@@ -45,6 +46,7 @@ from executor.isolation import (
 from executor.isolation import Protections as Protections  # re-export
 from executor.isolation import detect_protections as detect_protections  # re-export
 from executor.languages import Language, LanguageError, get_language
+from executor.seccomp import build_filter
 
 __all__ = [
     "Limits",
@@ -276,7 +278,12 @@ def _config(
         tmpfs = limits.file_bytes * _TMPFS_FILES
         prefix = [
             protections.bwrap,
-            *bwrap_args(source=host_path, filename=language.filename, tmpfs_bytes=tmpfs),
+            *bwrap_args(
+                source=host_path,
+                filename=language.filename,
+                tmpfs_bytes=tmpfs,
+                seccomp=protections.seccomp,
+            ),
         ]
         argv, cwd = [*prefix, *command], "/"
         env |= {"HOME": SANDBOX_HOME, "TMPDIR": SANDBOX_TMP}
@@ -298,7 +305,14 @@ def _config(
         "netns": protections.bwrap is None and protections.network_isolated,
         "kill_uid": uid is not None,
         "memory_total": _memory_total(limits),
+        "seccomp": _seccomp_hex() if protections.seccomp else None,
     }
+
+
+@functools.cache
+def _seccomp_hex() -> str | None:
+    program = build_filter()
+    return None if program is None else program.hex()
 
 
 def _memory_total(limits: Limits) -> int:

@@ -7,8 +7,9 @@ program's stdin, stdout and stderr pipes as its own. It uses the standard librar
 * is single-threaded, so setting limits and dropping privileges between
   ``fork`` and ``exec`` is safe here, unlike in the threaded server;
 * starts the sandbox command in a new session, with rlimits, optionally a
-  private network namespace, the sandbox uid, ``no_new_privs`` and a
-  parent-death signal, so that it dies with us;
+  private network namespace, the sandbox uid, ``no_new_privs``, a
+  parent-death signal (so that it dies with us) and the seccomp filter
+  (loaded here, or handed to bwrap, which loads it after its own set-up);
 * is a child subreaper, so orphans of the sandbox are re-parented to it
   rather than to PID 1 (which here reaps only every few seconds, and the
   zombies count against RLIMIT_NPROC); it reaps them all before exiting, so
@@ -37,6 +38,10 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+# Stands in the bwrap argv for the number of the fd holding the filter.
+SECCOMP_FD_ARG = "@seccomp-fd@"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 REAP_SECONDS = 5.0
@@ -74,6 +79,18 @@ def _private_network(uid: int, gid: int) -> None:
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _install_seccomp(program: bytes) -> None:
+    """Load a classic-BPF filter into this process; it survives exec."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    result = _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+    _check(result, "prctl(PR_SET_SECCOMP)")
+
+
 def _exec_child(config: dict[str, Any], parent: int) -> None:
     """In the forked child: confine this process, then exec the command."""
     os.setsid()
@@ -96,11 +113,28 @@ def _exec_child(config: dict[str, Any], parent: int) -> None:
     if os.getppid() != parent:
         os._exit(137)
     os.chdir(config["cwd"])
+    if config["seccomp_fd"] is not None:
+        os.set_inheritable(config["seccomp_fd"], True)  # bwrap reads it
+    elif config["seccomp"] is not None:
+        # Last: the filter must not hinder the set-up above.
+        _install_seccomp(bytes.fromhex(config["seccomp"]))
     os.execve(config["argv"][0], config["argv"], config["env"])  # noqa: S606
+
+
+def _seccomp_file(config: dict[str, Any]) -> int | None:
+    """For bwrap: the filter in a memfd, its number put into the argv."""
+    if config["seccomp"] is None or SECCOMP_FD_ARG not in config["argv"]:
+        return None
+    fd = os.memfd_create("seccomp")
+    os.write(fd, bytes.fromhex(config["seccomp"]))
+    os.lseek(fd, 0, os.SEEK_SET)
+    config["argv"] = [str(fd) if arg == SECCOMP_FD_ARG else arg for arg in config["argv"]]
+    return fd
 
 
 def _spawn(config: dict[str, Any]) -> int:
     """Fork and exec the command; raise OSError with the child's reason."""
+    config["seccomp_fd"] = _seccomp_file(config)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     parent = os.getpid()
     pid = os.fork()
@@ -112,6 +146,8 @@ def _spawn(config: dict[str, Any]) -> int:
             os.write(write_end, f"{type(exc).__name__}: {exc}".encode()[:4000])
         os._exit(127)
     os.close(write_end)
+    if config["seccomp_fd"] is not None:
+        os.close(config["seccomp_fd"])
     with os.fdopen(read_end, "rb") as reader:
         reason = reader.read()
     if reason:
