@@ -23,7 +23,7 @@ from collab.document_schemas import (
     document_json,
 )
 from collab.errors import NotFoundError
-from collab.projects import PROJECT_ID
+from collab.projects import PROJECT_ID, lock_project
 from eventstore import Connection, Row
 from eventstore.keys import DATABASE
 from eventstore.logs import create_log, delete_logs
@@ -71,7 +71,9 @@ async def create_document(request: web.Request) -> web.Response:
     data = validation.body(request)
     project_id = request.match_info["project_id"]
     doc_id, now = uuid.uuid4().hex, time.time()
-    async with request.app[DATABASE].transaction() as conn:
+    db = request.app[DATABASE]
+    async with db.transaction() as conn:
+        await lock_project(db, conn, project_id)
         await require_project_role(conn, project_id, current_user(request).id, Role.EDITOR)
         await conn.execute(_INSERT, doc_id, project_id, data["name"], data["language"], now)
         await create_log(conn, doc_id)

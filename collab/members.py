@@ -24,7 +24,7 @@ from collab.project_schemas import (
     MemberSchema,
     member_json,
 )
-from collab.projects import PROJECT_ID
+from collab.projects import PROJECT_ID, lock_project
 from eventstore import Connection, Database, Row, UniqueViolationError
 from eventstore.keys import DATABASE
 
@@ -113,6 +113,7 @@ async def add_member(request: web.Request) -> web.Response:
     data = validation.body(request)
     db, user_id, project_id = _context(request)
     async with db.transaction() as conn:
+        await lock_project(db, conn, project_id)
         await require_project_role(conn, project_id, user_id, Role.OWNER)
         member_id = await conn.fetchval(_USER_BY_EMAIL, normalise_email(data["email"]))
         if member_id is None:

@@ -55,6 +55,7 @@ _UPDATE = (
     " WHERE id = $1"
 )
 _DOCUMENT_IDS = "SELECT id FROM documents WHERE project_id = $1"
+_LOCK = "SELECT id FROM projects WHERE id = $1"
 _DELETE = "DELETE FROM projects WHERE id = $1"
 
 
@@ -137,6 +138,7 @@ async def delete_project(request: web.Request) -> web.Response:
     """Delete a project with everything in it."""
     db, user_id, project_id = _context(request)
     async with db.transaction() as conn:
+        await lock_project(db, conn, project_id)
         await require_project_role(conn, project_id, user_id, Role.OWNER)
         doc_ids = [row["id"] for row in await conn.fetch(_DOCUMENT_IDS, project_id)]
         # doc_heads has no foreign key to documents: the logs go explicitly.
@@ -144,6 +146,17 @@ async def delete_project(request: web.Request) -> web.Response:
         await conn.execute(_DELETE, project_id)
     await revocation.documents_deleted(request.app, doc_ids)
     return web.Response(status=204)
+
+
+async def lock_project(db: Database, conn: Connection, project_id: str) -> None:
+    """Hold the project's row until ``conn``'s transaction ends.
+
+    Deleting a project and adding a document or member to it take this lock
+    first, so an insert cannot slip in between the delete's listing of the
+    documents (whose logs it removes) and its commit, nor fail on a foreign
+    key half-way. SQLite has a single writer, so there it is a plain read.
+    """
+    await conn.fetchval(_LOCK + db.dialect.for_update, project_id)
 
 
 def _context(request: web.Request) -> tuple[Database, str, str]:

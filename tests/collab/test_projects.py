@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -134,3 +135,23 @@ async def test_unknown_and_invisible_projects_look_the_same(client: Client) -> N
     invisible = await client.get(f"/api/projects/{project_id}", headers=stranger.headers)
     unknown = await client.get("/api/projects/does-not-exist", headers=stranger.headers)
     assert await assert_error(invisible, 404) == await assert_error(unknown, 404)
+
+
+async def test_delete_racing_with_new_documents_leaves_no_orphan_logs(client: Client) -> None:
+    owner = await create_account(client)
+    project_id = await create_project(client, owner)
+    creates = [
+        client.post(
+            f"/api/projects/{project_id}/documents",
+            json={"name": f"doc{n}", "language": "text"},
+            headers=owner.headers,
+        )
+        for n in range(8)
+    ]
+    delete = client.delete(f"/api/projects/{project_id}", headers=owner.headers)
+    responses = await asyncio.gather(*creates[:4], delete, *creates[4:])
+    assert responses[4].status == 204
+    assert {r.status for r in responses[:4] + responses[5:]} <= {201, 404}
+    db = client.app[DATABASE]
+    assert await db.fetchval("SELECT count(*) FROM documents") == 0
+    assert await db.fetchval("SELECT count(*) FROM doc_heads") == 0
