@@ -2,31 +2,29 @@
 
 Each run gets a fresh private directory and a supervisor process
 (``executor/supervisor.py``) that confines the program, kills its whole tree
-on request and reaps every orphan; the modes and what they protect are
-described in ``executor/isolation.py``. The server only ever waits for its
-own child, the supervisor, so asyncio's child watcher keeps every exit
-status. Output comes back over pipes, live, capped at ``output_bytes``.
+on request and reaps every orphan; ``executor/supervision.py`` drives it.
+The modes and what they protect are described in ``executor/isolation.py``.
+The server only ever waits for its own child, the supervisor, so asyncio's
+child watcher keeps every exit status. Output comes back over pipes, live,
+capped at ``output_bytes``.
 
 Spawning uses no ``preexec_fn``, so ``run_code`` is safe in a threaded
 process; everything done between fork and exec happens in the
 single-threaded supervisor.
+
+Call ``detect_protections()`` once at start-up and log its ``describe()``:
+the first call probes the machine (about 0.1 s).
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import contextlib
 import functools
-import json
 import math
 import os
 import resource
 import signal
-import socket
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +33,6 @@ from executor.isolation import (
     SANDBOX_HOME,
     SANDBOX_PATH,
     SANDBOX_TMP,
-    SUPERVISOR,
     Mode,
     NoFreeSlotError,
     bwrap_args,
@@ -47,6 +44,8 @@ from executor.isolation import Protections as Protections  # re-export
 from executor.isolation import detect_protections as detect_protections  # re-export
 from executor.languages import Language, LanguageError, get_language
 from executor.seccomp import build_filter
+from executor.supervision import Ending, OutputBuffer, supervise
+from executor.supervision import OutputCallback as OutputCallback  # re-export
 
 __all__ = [
     "Limits",
@@ -57,19 +56,13 @@ __all__ = [
     "run_code",
 ]
 
-OutputCallback = Callable[[str, str], Awaitable[None]]
-"""Called live with ``("stdout" | "stderr", text)`` while the program runs."""
-
 MAX_WALL_MS = 60_000
-_CHUNK = 64 * 1024
 # bwrap's own two processes (the outer one and the namespace's init) run
 # under the sandbox uid and count against RLIMIT_NPROC.
 _BWRAP_PROCESSES = 2
 _OPEN_FILES = 512
 # Each of /sandbox, /tmp and /dev/shm holds this many maximum-size files.
 _TMPFS_FILES = 2
-# How long a killed run may take to report before its supervisor is killed.
-_STOP_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,58 +122,6 @@ class RunResult:
     error: str | None
 
 
-class _Output:
-    """Collects both streams under one byte budget and forwards them live."""
-
-    def __init__(self, limit: int, on_output: OutputCallback | None) -> None:
-        self._limit = limit
-        # Past the limit output is drained and dropped; far past it the
-        # program is stopped, so a flood does not run until the timeout.
-        self._stop_at = 2 * limit + 1024 * 1024
-        self._on_output = on_output
-        self._kept = {"stdout": bytearray(), "stderr": bytearray()}
-        self._decoders = {
-            name: codecs.getincrementaldecoder("utf-8")("replace") for name in self._kept
-        }
-        self._produced = 0
-        self.truncated = False
-        self.flooded = asyncio.Event()
-
-    async def pump(self, stream: str, reader: asyncio.StreamReader) -> None:
-        """Read ``stream`` to its end."""
-        while chunk := await reader.read(_CHUNK):
-            await self._take(stream, chunk)
-        await self._forward(stream, self._decoders[stream].decode(b"", final=True))
-
-    async def _take(self, stream: str, chunk: bytes) -> None:
-        room = self._limit - len(self._kept["stdout"]) - len(self._kept["stderr"])
-        kept = chunk[: max(room, 0)]
-        self.truncated = self.truncated or len(kept) < len(chunk)
-        self._produced += len(chunk)
-        if self._produced > self._stop_at:
-            self.flooded.set()
-        if kept:
-            self._kept[stream] += kept
-            await self._forward(stream, self._decoders[stream].decode(kept))
-
-    async def _forward(self, stream: str, text: str) -> None:
-        if text and self._on_output is not None:
-            await self._on_output(stream, text)
-
-    def text(self, stream: str) -> str:
-        """Everything kept of ``stream``."""
-        return self._kept[stream].decode("utf-8", "replace")
-
-
-@dataclass(frozen=True, slots=True)
-class _Ending:
-    """Why the wait ended and what the supervisor reported."""
-
-    reason: str  # "exited" | "timed_out" | "cancelled" | "flooded"
-    report: dict[str, Any] | None
-    duration_ms: int
-
-
 async def run_code(
     language: str,
     source: str,
@@ -226,9 +167,11 @@ async def run_code(
         with sandbox_uid() as uid:
             async with _workspace(uid) as workdir:
                 config = _config(runtime, source, workdir, uid, limits, protections)
-                output = _Output(limits.output_bytes, on_output)
+                output = OutputBuffer(limits.output_bytes, on_output)
                 data = stdin.encode(errors="replace")
-                ending = await _supervise(config, data, limits, output, cancel)
+                ending = await supervise(
+                    config, data, wall_ms=limits.wall_ms, output=output, cancel=cancel
+                )
     except NoFreeSlotError as exc:
         return _error(str(exc))
     return _result(ending, output, limits)
@@ -342,158 +285,7 @@ def _rlimits(language: Language, limits: Limits, extra_processes: int) -> list[l
     ]
 
 
-async def _supervise(
-    config: dict[str, Any],
-    stdin: bytes,
-    limits: Limits,
-    output: _Output,
-    cancel: asyncio.Event | None,
-) -> _Ending:
-    """Start the supervisor, stream the output, stop it when needed."""
-    ours, theirs = socket.socketpair()
-    with ours:
-        with theirs:
-            started = time.monotonic()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-S",
-                SUPERVISOR,
-                json.dumps(config | {"control_fd": theirs.fileno()}),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-                env={"PATH": SANDBOX_PATH},
-            )
-        ours.setblocking(False)
-        try:
-            return await _watch(process, ours, stdin, limits, output, cancel, started)
-        finally:
-            # Also on CancelledError or a failing on_output: never leave a run.
-            await asyncio.shield(_stop(process, ours))
-
-
-async def _watch(
-    process: asyncio.subprocess.Process,
-    control: socket.socket,
-    stdin: bytes,
-    limits: Limits,
-    output: _Output,
-    cancel: asyncio.Event | None,
-    started: float,
-) -> _Ending:
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
-    report = asyncio.create_task(_read_report(control))
-    feeder = asyncio.create_task(_feed(process.stdin, stdin))
-    pumps = [
-        asyncio.create_task(output.pump("stdout", process.stdout)),
-        asyncio.create_task(output.pump("stderr", process.stderr)),
-    ]
-    try:
-        reason = await _first_ending(report, pumps, output.flooded, cancel, limits.wall_ms)
-        if reason != "exited":
-            await _send_stop(control)
-        done = await _bounded(report, _STOP_SECONDS)
-        duration_ms = round((time.monotonic() - started) * 1000)
-        # The supervisor reaped everything, so the pipes are at EOF.
-        await asyncio.wait(pumps, timeout=_STOP_SECONDS)
-        for pump in pumps:
-            if pump.done():
-                pump.result()  # an on_output failure propagates
-        return _Ending(reason, done, duration_ms)
-    finally:
-        for task in [report, feeder, *pumps]:
-            task.cancel()
-        await asyncio.gather(report, feeder, *pumps, return_exceptions=True)
-
-
-async def _first_ending(
-    report: asyncio.Task[dict[str, Any] | None],
-    pumps: list[asyncio.Task[None]],
-    flooded: asyncio.Event,
-    cancel: asyncio.Event | None,
-    wall_ms: int,
-) -> str:
-    """Wait for the end of the run, a flood, a cancel or the timeout."""
-    waiters: dict[asyncio.Future[Any], str] = {asyncio.create_task(flooded.wait()): "flooded"}
-    if cancel is not None:
-        waiters[asyncio.create_task(cancel.wait())] = "cancelled"
-    try:
-        async with asyncio.timeout(wall_ms / 1000):
-            while True:
-                pending: list[asyncio.Future[Any]] = [report, *waiters]
-                pending += [pump for pump in pumps if not pump.done()]
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if report in done:
-                    return "exited"
-                for task in done:
-                    if task in waiters:
-                        return waiters[task]
-                    task.result()  # a pump: raises if on_output failed
-    except TimeoutError:
-        return "timed_out"
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
-
-
-async def _bounded(
-    task: asyncio.Task[dict[str, Any] | None], seconds: float
-) -> dict[str, Any] | None:
-    done, _ = await asyncio.wait([task], timeout=seconds)
-    return task.result() if done else None
-
-
-async def _read_report(control: socket.socket) -> dict[str, Any] | None:
-    """The supervisor's one JSON line, or ``None`` if it died without one."""
-    loop = asyncio.get_running_loop()
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await loop.sock_recv(control, 4096)
-        if not chunk:
-            break
-        data += chunk
-    try:
-        report: dict[str, Any] = json.loads(data)
-    except ValueError:
-        return None
-    return report
-
-
-async def _send_stop(control: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        await asyncio.get_running_loop().sock_sendall(control, b"k")
-
-
-async def _feed(writer: asyncio.StreamWriter, data: bytes) -> None:
-    """Write stdin and close it; a program that exits early is not an error."""
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        if data:
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
-async def _stop(process: asyncio.subprocess.Process, control: socket.socket) -> None:
-    """Make sure the supervisor, and so the whole run, is gone."""
-    if process.returncode is None:
-        await _send_stop(control)
-        try:
-            async with asyncio.timeout(_STOP_SECONDS):
-                await process.wait()
-        except TimeoutError:
-            # The sandbox dies with it: PR_SET_PDEATHSIG and --die-with-parent.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-    await process.wait()
-
-
-def _result(ending: _Ending, output: _Output, limits: Limits) -> RunResult:
+def _result(ending: Ending, output: OutputBuffer, limits: Limits) -> RunResult:
     status, exit_code, error = _status(ending, limits)
     return RunResult(
         status=status,
@@ -506,7 +298,7 @@ def _result(ending: _Ending, output: _Output, limits: Limits) -> RunResult:
     )
 
 
-def _status(ending: _Ending, limits: Limits) -> tuple[str, int | None, str | None]:
+def _status(ending: Ending, limits: Limits) -> tuple[str, int | None, str | None]:
     """``(status, exit_code, error)`` of a run that was started."""
     if ending.reason == "cancelled":
         return "cancelled", None, "cancelled"

@@ -1,8 +1,9 @@
-"""The parent of one sandboxed run; started as a script, never imported.
+"""The parent of one sandboxed run, started as a script.
 
-``executor.sandbox`` starts this file as ``python -I -S supervisor.py CONFIG``
-with a control socket (its fd number is in the JSON ``CONFIG``), and with the
-program's stdin, stdout and stderr pipes as its own. It uses the standard library only. It:
+``executor.supervision`` starts this file as ``python -I -S supervisor.py
+CONFIG`` with a control socket (its fd number is in the JSON ``CONFIG``) and
+with the program's stdin, stdout and stderr pipes as its own. It uses the
+standard library only; the server imports nothing from it but constants. It:
 
 * is single-threaded, so setting limits and dropping privileges between
   ``fork`` and ``exec`` is safe here, unlike in the threaded server;

@@ -1,0 +1,253 @@
+"""Driving the supervisor process of one run, from the server's side.
+
+``supervise`` starts ``executor/supervisor.py`` (without ``preexec_fn``, so
+it is safe in a threaded server), feeds stdin, streams stdout and stderr
+into an ``OutputBuffer`` under one byte budget, and asks the supervisor to
+kill the run on timeout, cancel or a flood of output. Whatever happens,
+including cancellation of the calling task, the supervisor is gone when
+``supervise`` returns: it is the only process the server waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from executor.isolation import SANDBOX_PATH, SUPERVISOR
+
+OutputCallback = Callable[[str, str], Awaitable[None]]
+"""Called live with ``("stdout" | "stderr", text)`` while the program runs."""
+
+_CHUNK = 64 * 1024
+# How long a killed run may take to report before its supervisor is killed.
+_STOP_SECONDS = 2.0
+
+
+class OutputBuffer:
+    """Collects both streams under one byte budget and forwards them live.
+
+    Args:
+        limit: Bytes kept of stdout and stderr together.
+        on_output: Awaited with each kept piece, decoded as UTF-8.
+    """
+
+    def __init__(self, limit: int, on_output: OutputCallback | None) -> None:
+        self._limit = limit
+        # Past the limit output is drained and dropped; far past it the
+        # program is stopped, so a flood does not run until the timeout.
+        self._stop_at = 2 * limit + 1024 * 1024
+        self._on_output = on_output
+        self._kept = {"stdout": bytearray(), "stderr": bytearray()}
+        self._decoders = {
+            name: codecs.getincrementaldecoder("utf-8")("replace") for name in self._kept
+        }
+        self._produced = 0
+        self.truncated = False
+        self.flooded = asyncio.Event()
+
+    async def pump(self, stream: str, reader: asyncio.StreamReader) -> None:
+        """Read ``stream`` to its end."""
+        while chunk := await reader.read(_CHUNK):
+            await self._take(stream, chunk)
+        await self._forward(stream, self._decoders[stream].decode(b"", final=True))
+
+    async def _take(self, stream: str, chunk: bytes) -> None:
+        room = self._limit - len(self._kept["stdout"]) - len(self._kept["stderr"])
+        kept = chunk[: max(room, 0)]
+        self.truncated = self.truncated or len(kept) < len(chunk)
+        self._produced += len(chunk)
+        if self._produced > self._stop_at:
+            self.flooded.set()
+        if kept:
+            self._kept[stream] += kept
+            await self._forward(stream, self._decoders[stream].decode(kept))
+
+    async def _forward(self, stream: str, text: str) -> None:
+        if text and self._on_output is not None:
+            await self._on_output(stream, text)
+
+    def text(self, stream: str) -> str:
+        """Everything kept of ``stream``."""
+        return self._kept[stream].decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """Why the wait ended and what the supervisor reported."""
+
+    reason: str  # "exited" | "timed_out" | "cancelled" | "flooded"
+    report: dict[str, Any] | None
+    duration_ms: int
+
+
+async def supervise(
+    config: dict[str, Any],
+    stdin: bytes,
+    *,
+    wall_ms: int,
+    output: OutputBuffer,
+    cancel: asyncio.Event | None,
+) -> Ending:
+    """Run the supervisor on ``config``, stream the output, stop it when needed.
+
+    Args:
+        config: The supervisor's instructions (see ``executor/supervisor.py``).
+        stdin: Written to the program's standard input, which is then closed.
+        wall_ms: Wall-clock limit, from the supervisor's start.
+        output: Receives both streams.
+        cancel: Setting it stops the run.
+
+    Returns:
+        Why the run ended and the supervisor's report.
+    """
+    ours, theirs = socket.socketpair()
+    with ours:
+        with theirs:
+            started = time.monotonic()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-S",
+                SUPERVISOR,
+                json.dumps(config | {"control_fd": theirs.fileno()}),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                env={"PATH": SANDBOX_PATH},
+            )
+        ours.setblocking(False)
+        try:
+            return await _watch(process, ours, stdin, wall_ms, output, cancel, started)
+        finally:
+            # Also on CancelledError or a failing on_output: never leave a run.
+            await asyncio.shield(_stop(process, ours))
+
+
+async def _watch(
+    process: asyncio.subprocess.Process,
+    control: socket.socket,
+    stdin: bytes,
+    wall_ms: int,
+    output: OutputBuffer,
+    cancel: asyncio.Event | None,
+    started: float,
+) -> Ending:
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    report = asyncio.create_task(_read_report(control))
+    feeder = asyncio.create_task(_feed(process.stdin, stdin))
+    pumps = [
+        asyncio.create_task(output.pump("stdout", process.stdout)),
+        asyncio.create_task(output.pump("stderr", process.stderr)),
+    ]
+    try:
+        reason = await _first_ending(report, pumps, output.flooded, cancel, wall_ms)
+        if reason != "exited":
+            await _send_stop(control)
+        done = await _bounded(report, _STOP_SECONDS)
+        duration_ms = round((time.monotonic() - started) * 1000)
+        # The supervisor reaped everything, so the pipes are at EOF.
+        await asyncio.wait(pumps, timeout=_STOP_SECONDS)
+        for pump in pumps:
+            if pump.done():
+                pump.result()  # an on_output failure propagates
+        return Ending(reason, done, duration_ms)
+    finally:
+        for task in [report, feeder, *pumps]:
+            task.cancel()
+        await asyncio.gather(report, feeder, *pumps, return_exceptions=True)
+
+
+async def _first_ending(
+    report: asyncio.Task[dict[str, Any] | None],
+    pumps: list[asyncio.Task[None]],
+    flooded: asyncio.Event,
+    cancel: asyncio.Event | None,
+    wall_ms: int,
+) -> str:
+    """Wait for the end of the run, a flood, a cancel or the timeout."""
+    waiters: dict[asyncio.Future[Any], str] = {asyncio.create_task(flooded.wait()): "flooded"}
+    if cancel is not None:
+        waiters[asyncio.create_task(cancel.wait())] = "cancelled"
+    try:
+        async with asyncio.timeout(wall_ms / 1000):
+            while True:
+                pending: list[asyncio.Future[Any]] = [report, *waiters]
+                pending += [pump for pump in pumps if not pump.done()]
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if report in done:
+                    return "exited"
+                for task in done:
+                    if task in waiters:
+                        return waiters[task]
+                    task.result()  # a pump: raises if on_output failed
+    except TimeoutError:
+        return "timed_out"
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+async def _bounded(
+    task: asyncio.Task[dict[str, Any] | None], seconds: float
+) -> dict[str, Any] | None:
+    done, _ = await asyncio.wait([task], timeout=seconds)
+    return task.result() if done else None
+
+
+async def _read_report(control: socket.socket) -> dict[str, Any] | None:
+    """The supervisor's one JSON line, or ``None`` if it died without one."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await loop.sock_recv(control, 4096)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        report: dict[str, Any] = json.loads(data)
+    except ValueError:
+        return None
+    return report
+
+
+async def _send_stop(control: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        await asyncio.get_running_loop().sock_sendall(control, b"k")
+
+
+async def _feed(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Write stdin and close it; a program that exits early is not an error."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        if data:
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+async def _stop(process: asyncio.subprocess.Process, control: socket.socket) -> None:
+    """Make sure the supervisor, and so the whole run, is gone."""
+    if process.returncode is None:
+        await _send_stop(control)
+        try:
+            async with asyncio.timeout(_STOP_SECONDS):
+                await process.wait()
+        except TimeoutError:
+            # The sandbox dies with it: PR_SET_PDEATHSIG and --die-with-parent.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
