@@ -14,7 +14,6 @@ from auth.keys import CURRENT_USER, RATE_LIMITER, TOKEN_SIGNER
 from auth.middleware import public
 from auth.models import User
 from auth.passwords import hash_password, needs_rehash, verify_dummy, verify_password
-from auth.ratelimit import RateLimiter
 from auth.schemas import (
     AuthTokensSchema,
     LoginRequestSchema,
@@ -48,10 +47,9 @@ _NO_TOKEN: list[dict[str, list[str]]] = []  # OpenAPI: this operation needs no b
 @response_schema(AuthTokensSchema, 201, description="The account and its first token pair.")
 async def register(request: web.Request) -> web.Response:
     """Create an account and log it in."""
-    limiter = request.app[RATE_LIMITER]
-    key = "register:addr:" + _address(request)
-    await limiter.check(key)
-    await limiter.hit(key)  # every attempt counts: this bounds account creation per address
+    # Every attempt counts (none is given back): this bounds account creation
+    # and email probing (409) per address.
+    await request.app[RATE_LIMITER].acquire("register:addr:" + _address(request))
     data = await _payload(request, RegisterRequestSchema)
     password_hash = await hash_password(data["password"])
     user = await create_user(
@@ -85,8 +83,9 @@ async def login(request: web.Request) -> web.Response:
     data = await _payload(request, LoginRequestSchema)
     limiter = request.app[RATE_LIMITER]
     keys = ("login:addr:" + _address(request), "login:email:" + _digest(data["email"]))
-    await limiter.check(*keys)
-    user = await _check_password(request, limiter, keys, data["email"], data["password"])
+    await limiter.acquire(*keys)
+    user = await _check_password(request, data["email"], data["password"])
+    await limiter.release(*keys)  # only failures use up the budget
     pair = await start_session(request.app[DATABASE], request.app[TOKEN_SIGNER], user.id)
     return web.json_response(_tokens_json(user, pair))
 
@@ -147,9 +146,7 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response(user_json(request[CURRENT_USER]))
 
 
-async def _check_password(
-    request: web.Request, limiter: RateLimiter, keys: tuple[str, ...], email: str, password: str
-) -> User:
+async def _check_password(request: web.Request, email: str, password: str) -> User:
     db = request.app[DATABASE]
     credentials = await get_credentials(db, email)
     if credentials is None:
@@ -158,7 +155,6 @@ async def _check_password(
         if needs_rehash(credentials.password_hash):
             await set_password_hash(db, credentials.user.id, await hash_password(password))
         return credentials.user
-    await limiter.hit(*keys)
     raise InvalidCredentialsError()
 
 

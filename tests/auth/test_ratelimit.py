@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -57,27 +58,54 @@ async def test_registration_is_limited_per_address(client: Client) -> None:
     assert statuses == [201] * 10 + [429]
 
 
+async def test_a_burst_of_concurrent_guesses_is_cut_at_the_limit(client: Client) -> None:
+    account = await create_account(client)
+    statuses = await asyncio.gather(*(_fail_login(client, account.email) for _ in range(20)))
+    assert sorted(statuses) == [401] * 10 + [429] * 10
+
+
+async def test_successful_logins_do_not_use_up_the_budget(client: Client) -> None:
+    account = await create_account(client)
+    for _ in range(15):
+        response = await client.post(
+            "/api/auth/login", json={"email": account.email, "password": PASSWORD}
+        )
+        assert response.status == 200
+    assert await _fail_login(client, account.email) == 401
+
+
 async def test_local_limiter_counts_keys_separately_and_forgets_after_a_window() -> None:
     now = [1000.0]
     limiter = LocalRateLimiter(3, clock=lambda: now[0])
     for _ in range(3):
-        await limiter.hit("addr:1", "email:a")
+        await limiter.acquire("addr:1", "email:a")
     with pytest.raises(RateLimitedError) as info:
-        await limiter.check("addr:2", "email:a")  # the email alone is enough
+        await limiter.acquire("addr:2", "email:a")  # the email alone is enough
     assert info.value.retry_after == 60
-    await limiter.check("addr:2", "email:b")
+    await limiter.acquire("addr:3", "email:b")
     now[0] += 59.5
     with pytest.raises(RateLimitedError) as info:
-        await limiter.check("addr:1")
+        await limiter.acquire("addr:1")
     assert info.value.retry_after == 1
     now[0] += 1
-    await limiter.check("addr:1", "email:a")
+    await limiter.acquire("addr:1", "email:a")
+
+
+async def test_local_limiter_release_gives_an_attempt_back() -> None:
+    limiter = LocalRateLimiter(2)
+    await limiter.acquire("k")
+    await limiter.release("k")
+    await limiter.acquire("k")
+    await limiter.acquire("k")
+    with pytest.raises(RateLimitedError):
+        await limiter.acquire("k")
+    await limiter.release("unknown")  # nothing to give back: harmless
 
 
 async def test_local_limiter_memory_is_bounded() -> None:
     limiter = LocalRateLimiter(2, max_keys=100)
     for n in range(1000):
-        await limiter.hit(f"email:{n}")
+        await limiter.acquire(f"email:{n}")
     assert len(limiter._windows) == 100
 
 
@@ -109,17 +137,20 @@ async def test_redis_limiter_is_shared_between_nodes(
     node_b = create_rate_limiter(redis_client, failures_per_minute=10)
     try:
         for _ in range(5):
-            await node_a.hit("login:email:x")
-            await node_b.hit("login:email:x")
+            await node_a.acquire("login:email:x")
+            await node_b.acquire("login:email:x")
         with pytest.raises(RateLimitedError) as info:
-            await node_b.check("login:addr:y", "login:email:x")
+            await node_b.acquire("login:addr:y", "login:email:x")
         assert 1 <= info.value.retry_after <= 60
-        await node_a.check("login:email:other")
+        await node_a.acquire("login:email:other")
+        await node_a.release("login:email:other")
+        assert await redis_client.get(redis_prefix + "login:email:other") == b"0"
         # The window always ends: the counter carries an expiry.
         ttl = await redis_client.pttl(redis_prefix + "login:email:x")
         assert 0 < ttl <= 60_000
     finally:
-        await redis_client.delete(redis_prefix + "login:email:x")
+        keys = [key async for key in redis_client.scan_iter(match=redis_prefix + "*")]
+        await redis_client.delete(*keys)
 
 
 @pytest.mark.redis
