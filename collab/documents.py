@@ -122,7 +122,8 @@ async def update_document(request: web.Request) -> web.Response:
     doc_id = request.match_info["doc_id"]
     async with request.app[DATABASE].transaction() as conn:
         await require_document_role(conn, doc_id, current_user(request).id, Role.EDITOR)
-        await conn.execute(_UPDATE, doc_id, data.get("name"), data.get("language"), time.time())
+        if data:  # an empty PATCH changes nothing, not even updated_at
+            await conn.execute(_UPDATE, doc_id, data.get("name"), data.get("language"), time.time())
         row = await _document(conn, doc_id)
     return web.json_response(document_json(row))
 

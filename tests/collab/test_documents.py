@@ -86,6 +86,8 @@ async def test_patch_changes_only_given_fields(client: Client) -> None:
     assert after["created_at"] == before["created_at"]
     renamed = await client.patch(url, json={"name": "app.js"}, headers=team.editor.headers)
     assert (await renamed.json())["language"] == "javascript"
+    unchanged = await client.patch(url, json={}, headers=team.editor.headers)
+    assert await unchanged.json() == await renamed.json()
 
 
 @pytest.mark.parametrize(
