@@ -8,6 +8,10 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auth import routes as auth_routes
 from auth.keys import RATE_LIMITER, TOKEN_SIGNER
@@ -88,7 +92,15 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """One Redis client for relay, rate limits and jobs."""
     url = app[SETTINGS].redis_url
     assert url is not None
-    client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    # Retries let a command ride over a pooled connection that died while
+    # Redis was away, instead of failing once after it is back.
+    client = aioredis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
     app[REDIS] = client
     try:
         yield

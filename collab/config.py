@@ -31,6 +31,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_prefix: str = "collab"
     jwt_secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -76,6 +77,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=redis_url,
+            redis_prefix=env.first("COLLAB_REDIS_PREFIX") or defaults.redis_prefix,
             jwt_secret=jwt_secret,
             host=env.first("COLLAB_HOST") or defaults.host,
             port=env.integer("COLLAB_PORT", defaults.port, low=0, high=65535),

@@ -38,7 +38,12 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     relay: Relay
     redis_relay: RedisRelay | None = None
     if REDIS in app:
-        redis_relay = RedisRelay(app[REDIS], settings.node_id, on_reconnect=lambda: _catch_up(app))
+        redis_relay = RedisRelay(
+            app[REDIS],
+            settings.node_id,
+            prefix=settings.redis_prefix,
+            on_reconnect=lambda: _catch_up(app),
+        )
         relay = redis_relay
     else:
         relay = LocalRelay()

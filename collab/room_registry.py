@@ -13,7 +13,6 @@ from collab.metrics import ROOMS_LOADED
 from collab.peers import Peer
 from collab.relay import (
     AccessChanged,
-    NodeAlive,
     PresenceChanged,
     Relay,
     RelayMessage,
@@ -162,6 +161,8 @@ class RoomManager:
 
     async def deliver(self, message: RelayMessage) -> None:
         """Route a message from another node to the room it concerns."""
+        # Any message shows its node is alive, not only heartbeats.
+        self._last_heard[message.node_id] = time.monotonic()
         if isinstance(message, UpdateCommitted | PresenceChanged):
             room = self._rooms.get(message.doc_id)
             if room is None:
@@ -170,9 +171,7 @@ class RoomManager:
                 await room.relayed_update(message)
             else:
                 room.relayed_presence(message)
-        elif isinstance(message, NodeAlive):
-            self._last_heard[message.node_id] = time.monotonic()
-        elif self.on_access_changed is not None:
+        elif isinstance(message, AccessChanged) and self.on_access_changed is not None:
             await self.on_access_changed(message)
 
     def forget_silent_nodes(self, silence: float) -> list[str]:
@@ -180,6 +179,7 @@ class RoomManager:
         cutoff = time.monotonic() - silence
         gone = [node for node, heard in self._last_heard.items() if heard < cutoff]
         for node in gone:
+            logger.info("node %s went silent; removing its clients' presence", node)
             del self._last_heard[node]
             for room in self.rooms():
                 room.forget_remote_presence(node)
@@ -200,5 +200,8 @@ class RoomManager:
         seconds) and drop the presence of nodes silent for ``node_silence`` seconds."""
         while True:
             await asyncio.sleep(interval)
-            self.forget_silent_nodes(node_silence)
-            await self.catch_up_all()
+            try:
+                self.forget_silent_nodes(node_silence)
+                await self.catch_up_all()
+            except Exception:  # keep checking whatever one round hit
+                logger.exception("head check failed")
