@@ -141,3 +141,24 @@ async def test_presence_crosses_nodes_and_leaves_with_a_dead_node(three_nodes: C
         three_nodes.nodes[0].process.send_signal(signal.SIGKILL)
         # Gone well before y-protocols' own 30 s timeout: three missed heartbeats.
         await yjs.wait_awareness("u1", a.client_id, present=False, within=15)
+
+
+async def test_revocation_closes_connections_on_every_node(three_nodes: Cluster) -> None:
+    doc = three_nodes.seeded.doc_id
+    target = three_nodes.seeded.users["u1"].id
+    async with YjsClients() as yjs, aiohttp.ClientSession() as http:
+        for index in range(3):
+            result = await yjs.connect(
+                f"c{index}", three_nodes.ws_url(index), doc, three_nodes.token("u1")
+            )
+            assert result.synced
+        started = asyncio.get_running_loop().time()
+        project = three_nodes.seeded.project_id
+        url = f"{three_nodes.http_url(0)}/api/projects/{project}/members/{target}"
+        headers = {"Authorization": f"Bearer {three_nodes.token('owner')}"}
+        async with http.delete(url, headers=headers) as response:
+            assert response.status == 204
+        for index in range(3):
+            async with asyncio.timeout(1.0 - (asyncio.get_running_loop().time() - started)):
+                while (await yjs.status(f"c{index}")).last_close_code != 4403:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
