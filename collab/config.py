@@ -96,6 +96,10 @@ class Settings:
             room_grace_seconds=env.number(
                 "COLLAB_ROOM_GRACE_SECONDS", defaults.room_grace_seconds, low=0
             ),
+            updates_per_second=env.number(
+                "COLLAB_UPDATES_PER_SECOND", defaults.updates_per_second, low=1.0
+            ),
+            update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
             job_concurrency=env.integer("COLLAB_JOB_CONCURRENCY", defaults.job_concurrency, low=1),
         )
 
