@@ -21,10 +21,12 @@ from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
 from collab import content, documents, members, ops, projects
 from collab.config import Settings
-from collab.keys import REDIS, SETTINGS, WEBSOCKETS
+from collab.keys import REDIS, SETTINGS, USER_BUCKETS, WEBSOCKETS
 from collab.metrics import metrics_handler
 from collab.middlewares import error_middleware, request_id_middleware
 from collab.openapi import setup_openapi
+from collab.ops import READINESS_CHECKS
+from collab.peers import UserBuckets
 from collab.realtime import rooms_ctx
 from collab.validation import validation_middleware
 from collab.websocket import close_websockets, ws_handler
@@ -49,6 +51,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[WEBSOCKETS] = weakref.WeakSet()
+    # A user's connections together may send twice what one connection may.
+    app[USER_BUCKETS] = UserBuckets(2 * settings.updates_per_second, 2 * settings.update_burst)
+    app[READINESS_CHECKS] = []
     app[TOKEN_SIGNER] = TokenSigner(
         load_signing_key(settings.jwt_secret, settings.data_dir),
         access_ttl=settings.access_token_ttl,

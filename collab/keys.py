@@ -8,9 +8,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from collab.config import Settings
+from collab.peers import UserBuckets
 from collab.room_registry import RoomManager
 
 SETTINGS = web.AppKey("collab.settings", Settings)
 REDIS = web.AppKey("collab.redis", aioredis.Redis)
 WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])
 ROOMS = web.AppKey("collab.rooms", RoomManager)
+USER_BUCKETS = web.AppKey("collab.user_buckets", UserBuckets)

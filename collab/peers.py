@@ -42,6 +42,35 @@ class TokenBucket:
         return True
 
 
+class UserBuckets:
+    """One token bucket per connected user, shared by all their connections.
+
+    A per-connection limit alone lets one account multiply its rate by
+    opening more sockets. Buckets live while the user has a connection.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._buckets: dict[str, tuple[TokenBucket, int]] = {}
+
+    def acquire(self, user_id: str) -> TokenBucket:
+        """The user's bucket (created on their first connection)."""
+        bucket, count = self._buckets.get(user_id, (None, 0))
+        if bucket is None:
+            bucket = TokenBucket(self._rate, self._burst)
+        self._buckets[user_id] = (bucket, count + 1)
+        return bucket
+
+    def release(self, user_id: str) -> None:
+        """One of the user's connections closed."""
+        bucket, count = self._buckets[user_id]
+        if count <= 1:
+            del self._buckets[user_id]
+        else:
+            self._buckets[user_id] = (bucket, count - 1)
+
+
 class Peer:
     """A WebSocket client of one document.
 
@@ -50,16 +79,30 @@ class Peer:
     """
 
     def __init__(
-        self, ws: web.WebSocketResponse, user: User, role: Role, *, rate: float, burst: float
+        self,
+        ws: web.WebSocketResponse,
+        user: User,
+        role: Role,
+        *,
+        rate: float,
+        burst: float,
+        user_bucket: TokenBucket | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.ws = ws
         self.user = user
         self.role = role
         self.client_ids: set[int] = set()
-        self.bucket = TokenBucket(rate, burst)
+        self._bucket = TokenBucket(rate, burst)
+        self._user_bucket = user_bucket
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_MESSAGES)
         self._sender: asyncio.Task[None] | None = None
+
+    def take(self) -> bool:
+        """Spend one message from this connection's and this user's allowance."""
+        if not self._bucket.take():
+            return False
+        return self._user_bucket is None or self._user_bucket.take()
 
     @property
     def can_write(self) -> bool:

@@ -141,7 +141,7 @@ class RedisRelay:
         finally:
             self._pubsub = None
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _deliver(self, raw: dict[str, object], handler: MessageHandler) -> None:
         data = raw.get("data")

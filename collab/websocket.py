@@ -21,7 +21,7 @@ from auth.keys import TOKEN_SIGNER
 from auth.models import User
 from auth.users import get_user
 from collab import close_codes
-from collab.keys import ROOMS, SETTINGS, WEBSOCKETS
+from collab.keys import ROOMS, SETTINGS, USER_BUCKETS, WEBSOCKETS
 from collab.metrics import WS_CONNECTIONS
 from collab.peers import Peer
 from collab.protocol import ProtocolError, decode_message
@@ -66,27 +66,38 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
         await ws.close(code=close_codes.NOT_FOUND, message=b"unknown document")
         return
     settings = request.app[SETTINGS]
+    buckets = request.app[USER_BUCKETS]
     peer = Peer(
-        ws, user, access.role, rate=settings.updates_per_second, burst=settings.update_burst
+        ws,
+        user,
+        access.role,
+        rate=settings.updates_per_second,
+        burst=settings.update_burst,
+        user_bucket=buckets.acquire(user.id),
     )
     peer.start()
+    try:
+        await _join_and_pump(request, peer, doc_id, access.project_id)
+    finally:
+        await peer.stop()
+        buckets.release(user.id)
+
+
+async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_id: str) -> None:
     manager = request.app[ROOMS]
     try:
-        room = await manager.join(doc_id, access.project_id, peer)
+        room = await manager.join(doc_id, project_id, peer)
     except TooManyPeersError:
         await peer.close(close_codes.RATE_LIMITED, "too many connections to this document")
-        await peer.stop()
         return
     except EventStoreError as exc:
         logger.warning("cannot open %s: %s", doc_id, exc)
         await peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
-        await peer.stop()
         return
     try:
-        await _pump(ws, room, peer, settings.max_message_bytes)
+        await _pump(peer.ws, room, peer, request.app[SETTINGS].max_message_bytes)
     finally:
         await manager.leave(room, peer)
-        await peer.stop()
 
 
 async def _authenticate(request: web.Request) -> User | None:
@@ -115,7 +126,7 @@ async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[
     """Process one frame; return a close code and reason when the peer must go."""
     if len(data) > max_bytes:
         return close_codes.TOO_LARGE, f"message larger than {max_bytes} bytes"
-    if not peer.bucket.take():
+    if not peer.take():
         return close_codes.RATE_LIMITED, "too many messages"
     try:
         await room.receive(peer, decode_message(data))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pycrdt import Doc, Text
 
 TEXT_NAME = "content"
+_T = TypeVar("_T")
 
 
 class UpdateRejectedError(Exception):
@@ -35,16 +37,24 @@ def new_doc(*, client_id: int | None = None) -> Doc[Any]:
     return Doc(client_id=client_id if client_id is not None else secrets.randbits(32))
 
 
-def apply_update(doc: Doc[Any], update: bytes) -> None:
-    """Apply ``update``; any failure, panics included, is :class:`UpdateRejectedError`."""
+def guarded(action: Callable[[], _T]) -> _T:
+    """Run a pycrdt call; any failure, panics included, is :class:`UpdateRejectedError`.
+
+    Cancellation and interpreter exits pass through untouched.
+    """
     try:
-        doc.apply_update(update)
+        return action()
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
         raise UpdateRejectedError(f"{type(exc).__name__}: {exc}", panicked=False) from None
     except BaseException as exc:  # pyo3 PanicException derives from BaseException
         raise UpdateRejectedError(f"{type(exc).__name__}: {exc}", panicked=True) from None
+
+
+def apply_update(doc: Doc[Any], update: bytes) -> None:
+    """Apply ``update``, raising :class:`UpdateRejectedError` on any failure."""
+    guarded(lambda: doc.apply_update(update))
 
 
 def text_of(doc: Doc[Any]) -> str:

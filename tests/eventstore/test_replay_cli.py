@@ -7,8 +7,9 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, Text
 
 from eventstore import open_database
 from eventstore.eventlog import EventLog
@@ -47,9 +48,9 @@ async def test_formats_and_time_travel(tmp_path: Path) -> None:
     assert body["text"] == "hello"
     out = tmp_path / "state.bin"
     assert replay(url, "--format", "yjs", "--out", str(out)).returncode == 0
-    doc: Doc[object] = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(out.read_bytes())
-    assert str(doc.get("content", type=__import__("pycrdt").Text)) == "hello"
+    assert str(doc.get("content", type=Text)) == "hello"
     future = datetime.now(UTC).isoformat()
     assert replay(url, "--until", future).stdout == b"hello"
     assert replay(url, "--until", "2000-01-01T00:00:00Z").stdout == b""

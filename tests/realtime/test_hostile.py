@@ -4,6 +4,7 @@ nothing bad is stored, and everyone else carries on unaffected."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -128,3 +129,25 @@ async def test_huge_presence_state_is_dropped(client: Client, seeded: Seeded) ->
         await b.wait_for(lambda: 1 in b.presence)
         assert b.presence[1] is not None
         assert "blob" not in b.presence[1]
+
+
+async def test_one_user_cannot_multiply_its_rate_with_more_sockets(
+    client: Client, seeded: Seeded
+) -> None:
+    sockets = []
+    async with contextlib.AsyncExitStack() as stack:
+        for i in range(4):
+            sockets.append(
+                await stack.enter_async_context(
+                    connect(client, url(seeded, "editor"), client_id=100 + i)
+                )
+            )
+        query = write_var_uint(3)
+        # Each socket stays under its own burst (400); together they exceed the user's (800).
+        for _ in range(300):
+            for sock in sockets:
+                if not sock.ws.closed:
+                    await sock.ws.send_bytes(query)
+        async with asyncio.timeout(5):
+            while 4429 not in [sock.ws.close_code for sock in sockets]:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)

@@ -85,7 +85,7 @@ async def test_gap_repair_after_relay_messages_are_dropped(
         for _ in range(6):
             await asyncio.sleep(0.2)
             # Every subscriber connection drops and misses what is published meanwhile.
-            await killer.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            await killer.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # type: ignore[no-untyped-call]
         await typing
         text = await yjs.wait_converged(CLIENTS, within=30)
     await killer.aclose()
