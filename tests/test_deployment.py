@@ -77,9 +77,12 @@ def environment(service: dict[str, Any], env: dict[str, str] | None = None) -> d
 
 
 def known_variables() -> set[str]:
-    """Every COLLAB_* variable that collab/config.py reads, plus the documented fallbacks."""
-    source = (ROOT / "collab" / "config.py").read_text(encoding="utf-8")
-    return set(re.findall(r"\bCOLLAB_[A-Z0-9_]+\b", source)) | {"DATABASE_URL", "REDIS_URL"}
+    """Every COLLAB_* name in the server's packages, plus the documented fallbacks."""
+    names = {"DATABASE_URL", "REDIS_URL"}
+    for package in ("collab", "auth", "eventstore", "executor"):
+        for source in (ROOT / package).rglob("*.py"):
+            names |= set(re.findall(r"\bCOLLAB_[A-Z0-9_]+\b", source.read_text(encoding="utf-8")))
+    return names
 
 
 def command_of(service: dict[str, Any]) -> list[str]:

@@ -485,15 +485,21 @@ async def _eventually_refused(port: int) -> None:
 
 @pytest.mark.postgres
 async def test_sigterm_while_the_database_hangs_still_exits(postgres_url: str) -> None:
-    """A readiness probe stuck on a black-holed database is answered (503), and
-    closing the hung pool does not hold the exit."""
+    """A readiness probe stuck on a black-holed database is answered (503) within
+    its bound, and closing the hung pool does not hold the exit."""
     async with proxied(postgres_url, 5432) as (proxy, url):
-        env = {"COLLAB_DATABASE_URL": url, "COLLAB_JWT_SECRET": TEST_SECRET}
+        # The job reaper's periodic query is kept out of the hang (see below).
+        env = {
+            "COLLAB_DATABASE_URL": url,
+            "COLLAB_JWT_SECRET": TEST_SECRET,
+            "COLLAB_JOB_REAP_SECONDS": "3600",
+        }
         async with (
             running_node(env, node_id="hung-db") as node,
             aiohttp.ClientSession(base_url=node.url) as http,
         ):
             await proxy.set_mode(ProxyMode.BLACKHOLE)
+            started = time.monotonic()
             probe = asyncio.create_task(call(http, "GET", "/readyz"))
             await asyncio.sleep(0.5)
             signalled = time.monotonic()
@@ -501,4 +507,27 @@ async def test_sigterm_while_the_database_hangs_still_exits(postgres_url: str) -
             status, data = await probe
             assert status == 503
             assert_error_shape(data)
+            assert time.monotonic() - started < 4.0, "readiness must answer promptly"
+            await _exits_cleanly(node, signalled)
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason="cancelling a task inside a Postgres transaction on a hung server waits for"
+    " ROLLBACK (command_timeout, 60 s): the job reaper's cancelled sweep holds the"
+    " node's shutdown. Fix in eventstore/postgres.py (bounded rollback, then terminate).",
+)
+async def test_sigterm_while_a_background_query_hangs_still_exits(postgres_url: str) -> None:
+    async with proxied(postgres_url, 5432) as (proxy, url):
+        env = {
+            "COLLAB_DATABASE_URL": url,
+            "COLLAB_JWT_SECRET": TEST_SECRET,
+            "COLLAB_JOB_REAP_SECONDS": "0.2",
+        }
+        async with running_node(env, node_id="hung-sweep") as node:
+            await proxy.set_mode(ProxyMode.BLACKHOLE)
+            await asyncio.sleep(1.0)  # a reaper sweep is now stuck on the database
+            signalled = time.monotonic()
+            node.process.send_signal(signal.SIGTERM)
             await _exits_cleanly(node, signalled)
