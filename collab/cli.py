@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from dotenv import load_dotenv
 
 from collab.config import ConfigError, Settings
+from executor.options import JobOptions, OptionsError
 
 logger = logging.getLogger("collab")
 
@@ -46,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv(".env", override=False)
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:
+        # Read again where jobs start; checked here so a bad value fails in one line.
+        JobOptions.from_env(os.environ)
+    except (ConfigError, OptionsError) as exc:
         print(f"collab: configuration error: {exc}", file=sys.stderr)
         return 2
     command: Callable[[Settings, argparse.Namespace], int] = _COMMANDS[args.command]

@@ -164,8 +164,17 @@ def test_database_credentials_stay_out_of_the_error() -> None:
             ["COLLAB_REDIS_URL", "several nodes need PostgreSQL"],
         ),
         ({"COLLAB_JWT_SECRET": "too-short"}, ["COLLAB_JWT_SECRET"]),
+        ({"COLLAB_JOB_REAP_SECONDS": "often"}, ["COLLAB_JOB_REAP_SECONDS"]),
     ],
-    ids=["scheme", "fallback-scheme", "port-not-a-number", "port-range", "redis-sqlite", "jwt"],
+    ids=[
+        "scheme",
+        "fallback-scheme",
+        "port-not-a-number",
+        "port-range",
+        "redis-sqlite",
+        "jwt",
+        "job-option",
+    ],
 )
 def test_serve_exits_with_one_clear_line(
     tmp_path: Path, env: dict[str, str], needles: list[str]
