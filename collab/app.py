@@ -115,7 +115,10 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
     """Login/register limits: shared through Redis when configured, else in-process."""
+    settings = app[SETTINGS]
     app[RATE_LIMITER] = create_rate_limiter(
-        app.get(REDIS), failures_per_minute=app[SETTINGS].auth_failures_per_minute
+        app.get(REDIS),
+        failures_per_minute=settings.auth_failures_per_minute,
+        prefix=f"{settings.redis_prefix}:rl:",
     )
     yield
