@@ -78,7 +78,12 @@ async def get_content(request: web.Request) -> web.Response:
         " `Y.applyUpdate`. The `X-Collab-Seq` header names the newest event included."
     ),
     responses={
-        200: {"description": "The encoded state", "content": {"application/octet-stream": {}}},
+        200: {
+            "description": "The encoded state",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
         404: {"description": "Unknown document, or not a member"},
     },
 )
