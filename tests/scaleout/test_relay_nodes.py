@@ -45,10 +45,9 @@ def updates_received(client: PyClient) -> int:
     )
 
 
-async def channels(redis_url: str, prefix: str) -> list[bytes]:
+async def channels(redis_url: str, prefix: str) -> list[bytes | str]:
     async with aioredis.from_url(redis_url) as probe:
-        found: list[bytes] = await probe.pubsub_channels(f"{prefix}:doc:*")
-    return found
+        return list(await probe.pubsub_channels(f"{prefix}:doc:*"))
 
 
 async def test_subscriptions_follow_open_documents_and_nothing_echoes(
