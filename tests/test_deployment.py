@@ -9,16 +9,25 @@ from the Dockerfile through the nodes to the load balancer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import re
 import shlex
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
 from collab.cli import build_parser
 from collab.config import ConfigError, Settings
+from tests.services import free_port
+from tests.support.nodes import RunningNode, running_node
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -313,3 +322,117 @@ def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
         ln.strip() for ln in DOCKERIGNORE.read_text(encoding="utf-8").splitlines() if ln.strip()
     }
     assert {".git", ".venv", ".env", "data", "**/node_modules"} <= patterns
+
+
+# --- HAProxy for real, where it is installed --------------------------------------
+
+
+def render_haproxy(lb_port: int, nodes: dict[str, int]) -> str:
+    """deploy/haproxy.cfg with the compose names and ports swapped for local ones."""
+    text = HAPROXY.read_text(encoding="utf-8")
+    text = text.replace(f"bind :{APP_PORT}", f"bind 127.0.0.1:{lb_port}")
+    for name, port in nodes.items():
+        text = text.replace(f"server {name} {name}:{APP_PORT}", f"server {name} 127.0.0.1:{port}")
+    # Docker's DNS does not exist here; the servers are plain addresses now.
+    text = text.replace(" resolvers docker", "")
+    return re.sub(r"(?m)^resolvers docker\n(?:[ \t]+.*\n)*", "", text)
+
+
+def test_rendered_haproxy_config_keeps_everything_but_addresses() -> None:
+    rendered = render_haproxy(18080, {"node1": 18081, "node2": 18082})
+    assert "bind 127.0.0.1:18080" in rendered
+    assert "server node1 127.0.0.1:18081" in rendered
+    assert "resolvers" not in rendered
+    assert "timeout tunnel 1h" in rendered
+    assert rendered.count("option httpchk GET /readyz") == 2
+
+
+@dataclasses.dataclass
+class Balanced:
+    url: str
+    nodes: list[RunningNode]
+    log: Path
+
+
+@pytest.fixture
+async def haproxy_in_front(tmp_path: Path) -> AsyncIterator[Balanced]:
+    """Two real nodes behind HAProxy running deploy/haproxy.cfg; skipped without haproxy."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        pytest.skip("haproxy is not installed (Debian: haproxy; .ci/run installs it)")
+    env = {"COLLAB_JWT_SECRET": "s" * 48}
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = [
+            await stack.enter_async_context(
+                running_node(env, node_id=name, workdir=tmp_path / name)
+            )
+            for name in APP_NODES
+        ]
+        lb_port = free_port()
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(
+            render_haproxy(lb_port, {n.node_id or "": n.port for n in nodes}), encoding="utf-8"
+        )
+        lb = _start_haproxy(binary, config, tmp_path / "haproxy.log")
+        try:
+            url = f"http://127.0.0.1:{lb_port}"
+            await _wait_for(url + "/healthz", 200)
+            yield Balanced(url, nodes, tmp_path / "haproxy.log")
+        finally:
+            lb.terminate()
+            lb.wait(timeout=10)
+
+
+def _start_haproxy(binary: str, config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    check = subprocess.run(
+        [binary, "-c", "-q", "-f", str(config)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stderr
+    with log_path.open("wb") as log:
+        return subprocess.Popen([binary, "-db", "-f", str(config)], stdout=log, stderr=log)
+
+
+async def _wait_for(url: str, status: int) -> None:
+    last: object = None
+    try:
+        async with asyncio.timeout(15), aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(url) as response:
+                        last = response.status
+                except aiohttp.ClientError as exc:
+                    last = exc
+                if last == status:
+                    return
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        pytest.fail(f"{url} did not answer {status} within 15 s (last: {last!r})")
+
+
+@pytest.mark.slow
+async def test_haproxy_upgrades_websockets(haproxy_in_front: Balanced) -> None:
+    url = haproxy_in_front.url
+    async with aiohttp.ClientSession() as http:
+        # No token: the server completes the upgrade, then closes with 4401. Getting
+        # that close code proves the Upgrade went through the balancer.
+        async with http.ws_connect(url + "/ws/some-document") as ws:
+            message = await ws.receive(timeout=10)
+        assert message.type is aiohttp.WSMsgType.CLOSE
+        assert message.data == 4401
+
+
+@pytest.mark.slow
+async def test_haproxy_takes_a_dead_node_out(haproxy_in_front: Balanced) -> None:
+    balanced = haproxy_in_front
+    balanced.nodes[0].kill()
+    async with aiohttp.ClientSession() as http:
+        # Requests keep succeeding throughout (redispatch covers the detection window)...
+        for _ in range(40):
+            async with http.get(balanced.url + "/readyz") as response:
+                assert response.status == 200
+            await asyncio.sleep(0.2)
+    # ...and the health checks have taken the dead node out of both backends.
+    log = balanced.log.read_text(encoding="utf-8", errors="replace")
+    assert "collab_api/node1 is DOWN" in log, log
+    assert "collab_stream/node1 is DOWN" in log, log
+    assert "node2 is DOWN" not in log, log
