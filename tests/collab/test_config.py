@@ -129,6 +129,8 @@ def test_empty_values_mean_unset() -> None:
         ("COLLAB_SNAPSHOT_EVERY", "1.5"),
         ("COLLAB_ROOM_GRACE_SECONDS", "-3"),
         ("COLLAB_JOB_CONCURRENCY", "many"),
+        ("COLLAB_UPDATES_PER_SECOND", "0.5"),
+        ("COLLAB_UPDATE_BURST", "0"),
     ],
 )
 def test_malformed_values_name_the_variable(name: str, value: str) -> None:
