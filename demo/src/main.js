@@ -1,0 +1,422 @@
+// The page: sign in, pick a project and a document, edit it together, run it.
+// Navigation lives in the URL hash (#/projects/P/documents/D), so a reload or
+// a shared link opens the same document.
+
+import { api, ApiError, refreshTokens } from './api.js'
+import { $, h, onSubmit, show, toast } from './dom.js'
+import { colorFor, openEditor } from './editor.js'
+import { runDocument } from './jobs.js'
+import { renderMembers, setupMemberForm } from './members.js'
+import { clearSession, getSession, onSessionChange, saveTokens } from './session.js'
+
+const state = { projects: [], project: null, documents: [], document: null, editor: null, job: null }
+
+const CLOSE_MESSAGES = {
+  4400: 'the server could not read a message',
+  4401: 'your session has expired; sign in again',
+  4403: 'you have no access to this document (not a member, or access revoked)',
+  4404: 'this document does not exist or was deleted',
+  4413: 'a change was too large for the server',
+  4429: 'too many changes too quickly; reconnect in a moment'
+}
+
+// --- signing in -------------------------------------------------------------
+
+function showAuth (message) {
+  closeDocument()
+  state.project = null
+  show($('#app-view'), false)
+  show($('#whoami'), false)
+  show($('#logout'), false)
+  show($('#auth-view'))
+  $('#auth-message').textContent = message || ''
+  show($('#auth-message'), Boolean(message))
+}
+
+function setupAuth () {
+  for (const tab of document.querySelectorAll('[data-auth-tab]')) {
+    tab.addEventListener('click', () => selectAuthTab(tab.dataset.authTab))
+  }
+  onSubmit($('#login-form'), async ({ email, password }) => {
+    saveTokens(await api('POST', '/api/auth/login', { email, password }, { auth: false }))
+    await showApp()
+  })
+  onSubmit($('#register-form'), async ({ email, password, display_name: displayName }) => {
+    const body = { email, password, display_name: displayName }
+    saveTokens(await api('POST', '/api/auth/register', body, { auth: false }))
+    await showApp()
+  })
+  $('#logout').addEventListener('click', async () => {
+    const session = getSession()
+    try {
+      await api('POST', '/api/auth/logout', { refresh_token: session.refreshToken })
+    } catch {
+      // Signing out locally is what matters.
+    }
+    clearSession()
+  })
+}
+
+function selectAuthTab (name) {
+  for (const tab of document.querySelectorAll('[data-auth-tab]')) {
+    tab.setAttribute('aria-selected', String(tab.dataset.authTab === name))
+  }
+  show($('#login-form'), name === 'login')
+  show($('#register-form'), name === 'register')
+}
+
+// --- projects and documents ---------------------------------------------------
+
+async function showApp () {
+  const { user } = getSession()
+  show($('#auth-view'), false)
+  show($('#app-view'))
+  const who = $('#whoami')
+  who.replaceChildren(h('span', { class: 'dot', style: { background: colorFor(user.id) } }), user.display_name)
+  who.title = user.email
+  show(who)
+  show($('#logout'))
+  await loadProjects()
+  await route()
+}
+
+async function loadProjects () {
+  state.projects = (await api('GET', '/api/projects')).items
+  renderProjects()
+}
+
+function renderProjects () {
+  const items = state.projects.map((p) => h('li', { class: p.id === state.project?.id ? 'active' : '' },
+    h('a', { href: `#/projects/${p.id}` }, p.name),
+    h('span', { class: `role ${p.role}` }, p.role)))
+  $('#projects').replaceChildren(...items)
+  show($('#no-projects'), state.projects.length === 0)
+}
+
+function renderDocuments () {
+  const { project, documents } = state
+  const items = documents.map((d) => h('li', { class: d.id === state.document?.id ? 'active' : '' },
+    h('a', { href: `#/projects/${project.id}/documents/${d.id}` }, d.name),
+    h('span', { class: 'lang' }, d.language)))
+  $('#documents').replaceChildren(...items)
+  $('#documents-title').textContent = project.name
+  show($('#no-documents'), documents.length === 0)
+  show($('#new-document'), project.role !== 'viewer')
+}
+
+function parseHash () {
+  const match = location.hash.match(/^#\/projects\/([\w-]+)(?:\/documents\/([\w-]+))?/)
+  return match ? { projectId: match[1], documentId: match[2] } : {}
+}
+
+async function route () {
+  if (!getSession()) return
+  const { projectId, documentId } = parseHash()
+  try {
+    if (!projectId) {
+      closeDocument()
+      state.project = null
+    } else if (projectId !== state.project?.id) {
+      await selectProject(projectId)
+    }
+    if (!documentId) closeDocument()
+    else if (documentId !== state.document?.id) await selectDocument(documentId)
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error
+    toast('That project or document does not exist, or you are not a member.', 'error')
+    location.hash = ''
+  }
+  show($('#project-panels'), Boolean(state.project))
+  renderProjects()
+  if (state.project) renderDocuments()
+  show($('#empty-state'), !state.document)
+  show($('#doc-view'), Boolean(state.document))
+}
+
+async function selectProject (projectId) {
+  closeDocument()
+  state.lostAccess = false
+  const [project, documents] = await Promise.all([
+    api('GET', `/api/projects/${projectId}`),
+    api('GET', `/api/projects/${projectId}/documents`)
+  ])
+  state.project = project
+  state.documents = documents.items
+  await renderMembers(project, getSession().user)
+}
+
+function setupForms () {
+  onSubmit($('#new-project'), async ({ name }, form) => {
+    const project = await api('POST', '/api/projects', { name: name.trim() })
+    form.reset()
+    state.projects.push(project)
+    location.hash = `#/projects/${project.id}`
+  })
+  const docForm = $('#new-document')
+  // Guess the language from the file name; the select can still override it.
+  docForm.elements.name.addEventListener('input', (event) => {
+    const name = event.target.value.trim().toLowerCase()
+    const guess = name.endsWith('.py') ? 'python' : /\.(m?js|cjs)$/.test(name) ? 'javascript' : null
+    if (guess) docForm.elements.language.value = guess
+  })
+  onSubmit(docForm, async ({ name, language }, form) => {
+    const project = state.project
+    const doc = await api('POST', `/api/projects/${project.id}/documents`, { name: name.trim(), language })
+    form.reset()
+    state.documents.push(doc)
+    location.hash = `#/projects/${project.id}/documents/${doc.id}`
+  })
+  setupMemberForm(() => ({ project: state.project, me: getSession().user }))
+}
+
+// --- the open document --------------------------------------------------------
+
+async function selectDocument (documentId) {
+  closeDocument()
+  const doc = await api('GET', `/api/documents/${documentId}`)
+  state.document = doc
+  const readOnly = state.project.role === 'viewer'
+  $('#doc-title').textContent = doc.name
+  $('#doc-lang').textContent = doc.language
+  $('#run').disabled = !canRun()
+  $('#run').title = doc.language === 'text' ? 'Plain text cannot be run'
+    : readOnly ? 'Viewers cannot run code' : 'Run the current text (Ctrl+Enter)'
+  resetOutput()
+  state.editor = openEditor($('#editor'), {
+    document: doc,
+    readOnly,
+    on: { status: (s) => connectionChanged(doc, s), peers: renderPeers }
+  })
+}
+
+function closeDocument () {
+  state.job?.stop()
+  state.job = null
+  state.editor?.destroy()
+  state.editor = null
+  state.document = null
+  $('#editor').replaceChildren()
+  renderPeers([])
+}
+
+function renderPeers (peers) {
+  $('#peers').replaceChildren(...peers.map(({ name, color }) =>
+    h('span', { class: 'peer', title: `${name} is here` },
+      h('span', { class: 'dot', style: { background: color } }), name)))
+}
+
+function setConnection (kind, text, { reconnect = false } = {}) {
+  const box = $('#conn')
+  box.className = `conn ${kind}`
+  box.dataset.state = kind
+  box.replaceChildren(h('span', { class: 'dot' }), text)
+  if (reconnect) {
+    box.append(h('button', { class: 'link', onclick: () => state.editor?.reconnect() }, 'Reconnect'))
+  }
+}
+
+let lastAuthRetry = 0
+
+async function connectionChanged (doc, { state: s, code, reason }) {
+  if (doc !== state.document) return
+  const readOnly = state.project?.role === 'viewer'
+  if (s === 'connected') return setConnection('connected', readOnly ? 'Connected (read-only)' : 'Connected')
+  if (s === 'connecting') return setConnection('connecting', 'Connecting…')
+  if (s === 'offline') return setConnection('offline', 'Offline, reconnecting…')
+  // Closed by the server with a 44xx code: y-websocket will not retry by itself.
+  if (code === 4401 && Date.now() - lastAuthRetry > 10000) {
+    lastAuthRetry = Date.now()
+    setConnection('connecting', 'Renewing session…')
+    if (await refreshTokens()) return state.editor?.reconnect()
+  }
+  if (code === 4401) return showAuth('Your session has expired. Sign in again.')
+  if (code === 4403 && await checkAccess()) return
+  const why = CLOSE_MESSAGES[code] || reason || 'the server closed the connection'
+  const member = state.projects.some((p) => p.id === state.project?.id)
+  setConnection('closed', `Closed (${code}): ${why}`, { reconnect: code !== 4404 && member })
+}
+
+/**
+ * Re-read our role in the open project (after a 4403, and every few seconds:
+ * a demoted editor's connection stays open but its edits are dropped). If it
+ * changed, reopen the document with the new role; if the project is gone for
+ * us, keep the text on screen, read-only. Resolves true when it reopened.
+ */
+let accessCheck = null
+
+function checkAccess () {
+  // One check at a time: the poll and a 4403 may ask together.
+  accessCheck ??= recheckAccess().finally(() => { accessCheck = null })
+  return accessCheck
+}
+
+async function recheckAccess () {
+  const previous = state.project
+  if (!previous || !state.document || state.lostAccess) return false
+  let project = null
+  try {
+    project = await api('GET', `/api/projects/${previous.id}`)
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error
+  }
+  if (previous !== state.project) return false // navigated away meanwhile
+  if (project === null) {
+    state.lostAccess = true
+    await loadProjects()
+    state.editor?.setReadOnly(true)
+    $('#run').disabled = true
+    show($('#project-panels'), false)
+    return false
+  }
+  if (project.role === previous.role) return false
+  state.project = project
+  toast(`Your role in ${project.name} is now ${project.role}.`)
+  const documentId = state.document.id
+  state.document = null
+  await selectDocument(documentId)
+  renderDocuments()
+  await renderMembers(project, getSession().user)
+  return true
+}
+
+// --- running code -------------------------------------------------------------
+
+function canRun () {
+  return Boolean(state.document) && state.document.language !== 'text' &&
+    state.project?.role !== 'viewer'
+}
+
+/**
+ * Wait (briefly) until the server's head has the text this editor shows: the
+ * job runs the text at the head when it is submitted, and the last keystrokes
+ * travel over the WebSocket, not with the POST.
+ */
+async function settle (doc, editor) {
+  const deadline = Date.now() + 1500
+  while (Date.now() < deadline && editor.provider.wsconnected) {
+    const { text } = await api('GET', `/api/documents/${doc.id}/content`)
+    if (text === editor.text()) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+function resetOutput () {
+  const hint = canRun() ? 'Press Run (Ctrl+Enter) to run this document; its output appears here.'
+    : state.project?.role === 'viewer' ? 'As a viewer you can follow along, but not edit or run.'
+      : 'Plain text documents cannot be run.'
+  $('#output').replaceChildren(h('span', { class: 'muted' }, hint))
+  $('#job-status').textContent = ''
+  $('#job-status').className = 'job-status'
+  show($('#cancel-job'), false)
+}
+
+function jobStatus (status, detail = '') {
+  const box = $('#job-status')
+  box.textContent = status.replace('_', ' ') + detail
+  box.className = `job-status ${status}`
+  box.dataset.status = status
+}
+
+const outputView = {
+  started (job) {
+    resetOutput()
+    $('#output').replaceChildren()
+    jobStatus(job.status)
+    show($('#cancel-job'))
+  },
+  status (status) {
+    jobStatus(status)
+  },
+  output (stream, text) {
+    $('#output').append(h('span', { class: stream }, text))
+  },
+  finished (job) {
+    const parts = []
+    if (job.exit_code !== null && job.exit_code !== undefined) parts.push(`exit ${job.exit_code}`)
+    if (job.duration_ms !== null && job.duration_ms !== undefined) parts.push(`${job.duration_ms} ms`)
+    if (job.truncated) parts.push('output truncated')
+    jobStatus(job.status, parts.length ? ` · ${parts.join(' · ')}` : '')
+    // The final record holds everything, whatever the stream delivered.
+    const out = $('#output')
+    out.replaceChildren()
+    if (job.stdout) out.append(h('span', { class: 'stdout' }, job.stdout))
+    if (job.stderr) out.append(h('span', { class: 'stderr' }, job.stderr))
+    if (job.error) out.append(h('span', { class: 'stderr' }, job.error))
+    if (!out.childNodes.length) out.append(h('span', { class: 'muted' }, '(no output)'))
+    show($('#cancel-job'), false)
+    $('#run').disabled = !canRun()
+  },
+  failed (error) {
+    jobStatus('error', `: ${error.describe ? error.describe() : error.message}`)
+    show($('#cancel-job'), false)
+    $('#run').disabled = !canRun()
+  }
+}
+
+async function run () {
+  const { document: doc, editor } = state
+  if (!canRun() || $('#run').disabled) return
+  state.job?.stop()
+  $('#run').disabled = true
+  jobStatus('submitting')
+  try {
+    await settle(doc, editor)
+    if (doc !== state.document) return
+    state.job = await runDocument(doc.id, outputView)
+  } catch (error) {
+    outputView.failed(error)
+  }
+}
+
+function watchAccess () {
+  const check = () => {
+    if (document.visibilityState === 'visible') checkAccess().catch(() => {})
+  }
+  setInterval(check, 5000)
+  window.addEventListener('focus', check)
+}
+
+function setupRun () {
+  $('#run').addEventListener('click', run)
+  $('#cancel-job').addEventListener('click', async () => {
+    try {
+      await state.job?.cancel()
+    } catch (error) {
+      toast(error.describe(), 'error')
+    }
+  })
+  document.addEventListener('keydown', (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === 'Enter') {
+      event.preventDefault()
+      run()
+    }
+  })
+}
+
+// --- start --------------------------------------------------------------------
+
+async function start () {
+  setupAuth()
+  setupForms()
+  setupRun()
+  watchAccess()
+  onSessionChange((session) => {
+    if (!session) showAuth('You are signed out.')
+  })
+  window.addEventListener('hashchange', () => route().catch(reportError))
+  if (!getSession()) return showAuth()
+  try {
+    // Checks the stored token (and refreshes it) before anything else.
+    await api('GET', '/api/auth/me')
+    await showApp()
+  } catch (error) {
+    reportError(error)
+  }
+}
+
+function reportError (error) {
+  toast(error.describe ? error.describe() : String(error.message || error), 'error')
+}
+
+window.addEventListener('unhandledrejection', (event) => reportError(event.reason))
+start()
