@@ -21,6 +21,7 @@ from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
 from collab import content, documents, members, ops, projects
 from collab.config import Settings
+from collab.demo import setup_demo
 from collab.keys import REDIS, SETTINGS, USER_BUCKETS, WEBSOCKETS
 from collab.metrics import metrics_handler
 from collab.middlewares import error_middleware, request_id_middleware
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(content.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
+    setup_demo(app)
     setup_openapi(app)
     return app
 
