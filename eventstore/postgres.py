@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from eventstore.database import Connection, Row
 from eventstore.dialect import POSTGRES
@@ -23,7 +24,10 @@ _UNAVAILABLE = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
 )
+_T = TypeVar("_T")
 _ACQUIRE_TIMEOUT = 5.0
+_ROLLBACK_TIMEOUT = 2.0
+_CLOSE_TIMEOUT = 3.0
 _CLOSE_TIMEOUT = 3.0
 
 
@@ -49,26 +53,47 @@ class _PostgresConnection:
     def __init__(self, conn: asyncpg.Connection | PoolConnectionProxy) -> None:
         self._conn = conn
 
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+    async def _run(self, call: Awaitable[_T]) -> _T:
         with _translated_errors():
-            return [dict(r) for r in await self._conn.fetch(sql, *args)]
+            try:
+                return await call
+            except asyncio.CancelledError:
+                # asyncpg would send a cancel request and wait for the server;
+                # on a server that stopped answering that wait never ends.
+                self._conn.terminate()
+                raise
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._run(self._conn.fetch(sql, *args))]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        with _translated_errors():
-            row = await self._conn.fetchrow(sql, *args)
+        row = await self._run(self._conn.fetchrow(sql, *args))
         return None if row is None else dict(row)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        with _translated_errors():
-            return await self._conn.fetchval(sql, *args)
+        return await self._run(self._conn.fetchval(sql, *args))
 
     async def execute(self, sql: str, *args: Any) -> int:
-        with _translated_errors():
-            return _rowcount(await self._conn.execute(sql, *args))
+        return _rowcount(await self._run(self._conn.execute(sql, *args)))
 
     async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        with _translated_errors():
-            await self._conn.executemany(sql, rows)
+        await self._run(self._conn.executemany(sql, rows))
+
+
+async def _roll_back_or_drop(
+    conn: asyncpg.Connection | PoolConnectionProxy, transaction: Transaction
+) -> None:
+    """Roll back, but never wait long for a server that stopped answering.
+
+    A task cancelled mid-transaction (at shutdown, say) would otherwise wait
+    for ROLLBACK up to the command timeout; dropping the connection rolls the
+    transaction back on the server just as surely.
+    """
+    try:
+        async with asyncio.timeout(_ROLLBACK_TIMEOUT):
+            await asyncio.shield(transaction.rollback())
+    except (TimeoutError, asyncio.CancelledError, *_UNAVAILABLE, asyncpg.PostgresError):
+        conn.terminate()
 
 
 class PostgresDatabase:
@@ -130,8 +155,16 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Connection]:
         """One transaction on one pooled connection."""
         with _translated_errors():
-            async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
-                yield _PostgresConnection(conn)
+            async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
+                wrapped = _PostgresConnection(conn)
+                transaction = conn.transaction()
+                await wrapped._run(transaction.start())
+                try:
+                    yield wrapped
+                except BaseException:
+                    await _roll_back_or_drop(conn, transaction)
+                    raise
+                await wrapped._run(transaction.commit())
 
     async def ping(self) -> None:
         """Raise unless a trivial query answers within two seconds."""
