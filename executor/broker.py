@@ -45,6 +45,10 @@ def create_broker(redis_url: str, options: JobOptions) -> RedisStreamBroker:
         unacknowledged_lock_timeout=5.0,
         maxlen=_STREAM_MAXLEN,
         socket_connect_timeout=2,
+        # Commands (not the blocking XREADGROUP, which waits 2 s) fail after
+        # this, and waiting for a pooled connection after ``timeout``.
+        socket_timeout=10,
+        timeout=5,
     )
 
 

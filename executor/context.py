@@ -87,7 +87,7 @@ def jobs_ctx(
 async def _redis_jobs(
     redis_url: str, store: JobStore, options: JobOptions
 ) -> AsyncIterator[JobService]:
-    client = aioredis.from_url(redis_url, socket_connect_timeout=2)
+    client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
     broker = create_broker(redis_url, options)
     try:
         await broker.startup()
@@ -122,9 +122,8 @@ async def _local_jobs(
         try:
             yield JobService(store, queue, bus, options)
         finally:
-            reaping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaping
+            reaper.stop()
+            await reaping
             await stop_runner(runner)
 
 

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CancelHandler = Callable[[str], None]
 _RETRY_SECONDS = 1.0
+_SUBSCRIBE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,26 +198,30 @@ class RedisJobBus:
     @asynccontextmanager
     async def cancel_listener(self, handler: CancelHandler) -> AsyncIterator[None]:
         """Listen on a background task, reconnecting after failures."""
-        task = asyncio.create_task(self._listen_cancels(handler))
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._listen_cancels(handler, stop))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Not task.cancel(): redis-py 8 can swallow a CancelledError
+            # raised inside a read. The loop checks ``stop`` every second.
+            stop.set()
+            await task
 
-    async def _listen_cancels(self, handler: CancelHandler) -> None:
-        while True:
+    async def _listen_cancels(self, handler: CancelHandler, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             pubsub = self._client.pubsub()
             try:
                 await _subscribed(pubsub, self._cancel_channel)
-                while True:
-                    message = await pubsub.get_message(timeout=None)
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=_RETRY_SECONDS)
                     if message is not None and message["type"] == "message":
                         handler(_text(message["data"]))
             except (RedisError, OSError) as exc:
                 logger.warning("cancel channel lost (%s); resubscribing", exc)
-                await asyncio.sleep(_RETRY_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_RETRY_SECONDS):
+                        await stop.wait()
             finally:
                 await _close(pubsub)
 
@@ -250,11 +255,15 @@ async def _subscribed(pubsub: Any, channel: str) -> None:
     so a reader must not read the database until this returns.
     """
     await pubsub.subscribe(channel)
-    async with asyncio.timeout(5.0):
-        while True:
-            reply = await pubsub.get_message(timeout=5.0)
-            if reply is not None and reply["type"] == "subscribe":
-                return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _SUBSCRIBE_SECONDS
+    # A deadline, not asyncio.timeout(): redis-py 8 can swallow the
+    # cancellation that asyncio.timeout() relies on.
+    while (left := deadline - loop.time()) > 0:
+        reply = await pubsub.get_message(timeout=left)
+        if reply is not None and reply["type"] == "subscribe":
+            return
+    raise TimeoutError(f"no confirmation of the subscription to {channel}")
 
 
 async def _close(pubsub: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from executor.events import JobBus, JobEvent
 
@@ -31,6 +30,7 @@ class LiveOutput:
         self._saved = dict.fromkeys(STREAMS, 0)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def add(self, stream: str, text: str) -> None:
         """The sandbox's ``on_output`` callback; never blocks on the network."""
@@ -45,10 +45,12 @@ class LiveOutput:
 
     async def close(self) -> None:
         """Stop the background task and publish whatever is left."""
+        # Not task.cancel(): redis-py 8 can swallow a CancelledError raised
+        # inside a command, which would leave the task running forever.
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self._publish_new()
 
     def unsaved(self) -> tuple[str, str] | None:
@@ -69,6 +71,8 @@ class LiveOutput:
     async def _publish_forever(self) -> None:
         while True:
             await self._wake.wait()
+            if self._closing:
+                return
             self._wake.clear()
             await self._publish_new()
             await asyncio.sleep(_BATCH_SECONDS)
@@ -80,10 +84,5 @@ class LiveOutput:
                 continue
             new = "".join(pending)
             start = self._published[stream]
-            try:
-                await self._bus.publish(self._job_id, JobEvent(stream, text=new, offset=start))
-            except BaseException:
-                # Cancelled mid-publish: close() publishes it again.
-                self._pending[stream][:0] = [new]
-                raise
+            await self._bus.publish(self._job_id, JobEvent(stream, text=new, offset=start))
             self._published[stream] = start + len(new)

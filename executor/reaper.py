@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -41,6 +42,7 @@ class Reaper:
         self._bus = bus
         self._options = options
         self._clock = clock
+        self._stopped = asyncio.Event()
 
     async def sweep(self, *, all_queued: bool = False) -> Reaped:
         """One pass.
@@ -66,13 +68,23 @@ class Reaper:
         return reaped
 
     async def run_forever(self) -> None:
-        """Sweep every ``reap_seconds`` until cancelled."""
-        while True:
+        """Sweep every ``reap_seconds`` until :meth:`stop`."""
+        while not self._stopped.is_set():
             try:
                 await self.sweep()
             except EventStoreError as exc:
                 logger.warning("reaper sweep failed: %s", exc)
-            await asyncio.sleep(self._options.reap_seconds)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._options.reap_seconds):
+                    await self._stopped.wait()
+
+    def stop(self) -> None:
+        """End :meth:`run_forever` after its current sweep.
+
+        A sweep may be inside a Redis command, where redis-py 8 can swallow
+        a cancellation, so the loop is stopped this way, not cancelled.
+        """
+        self._stopped.set()
 
     async def _requeue(self, job_id: str) -> None:
         try:

@@ -91,7 +91,7 @@ async def _work(
     )
     async with open_database(database_url) as db:
         await apply_migrations(db)
-        client = aioredis.from_url(redis_url, socket_connect_timeout=2)
+        client = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         broker = create_broker(redis_url, options)
         broker.is_worker_process = True
         store = JobStore(db, max_attempts=options.max_attempts)
@@ -120,12 +120,14 @@ async def _serve(
     finally:
         logger.info("stopping: no new jobs; running ones go back to the queue")
         finish.set()
+        reaper.stop()
         await stop_runner(runner)
-        reaping.cancel()
-        done, _ = await asyncio.wait([listening], timeout=_STOP_SECONDS)
-        if not done:
-            listening.cancel()
-        await asyncio.gather(listening, reaping, return_exceptions=True)
+        done, _ = await asyncio.wait([listening, reaping], timeout=_STOP_SECONDS)
+        for task in (listening, reaping):
+            if task not in done:
+                logger.warning("%s did not stop in time; cancelling it", task.get_coro())
+                task.cancel()
+        await asyncio.wait([listening, reaping], timeout=_STOP_SECONDS)
 
 
 async def _listen(broker: AsyncBroker, concurrency: int, finish: asyncio.Event) -> None:
