@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from eventstore import EventStoreError
 from executor.events import JobBus, JobEvent
 from executor.metrics import JOB_START_SECONDS, JOBS_RUNNING, JOBS_TOTAL
 from executor.models import CANCELLED, ERROR, RUNNING, Claim, Outcome
@@ -151,7 +150,7 @@ class JobRunner:
                     lease=self._options.lease_seconds,
                     output=output.unsaved(),
                 )
-            except EventStoreError as exc:
+            except Exception as exc:  # the database is down, or worse: keep trying
                 logger.warning("job %s: lease renewal failed: %s", job_id, exc)
                 if now >= lease_until:
                     # Another runner may take the job over now; stop ours

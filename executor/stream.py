@@ -66,7 +66,8 @@ async def job_events(
 ) -> AsyncGenerator[SseEvent, None]:
     """``status``/``stdout``/``stderr`` events of ``job`` as it runs, then ``done``.
 
-    A finished job yields its final status and output, then ``done``.
+    A finished job yields its final status and output, then ``done``. An
+    event named ``""`` carries nothing: it marks ``poll_seconds`` of quiet.
     """
     sent = _Sent(job.id)
     async with bus.subscribe(job.id) as subscription:
@@ -82,6 +83,8 @@ async def job_events(
                 for item in _apply(event, sent):
                     yield item
                 event = await subscription.get(poll_seconds)
+            if event is None:
+                yield "", {}  # quiet for a while: the caller may send a keep-alive
             current = await store.get(job.id)
             if current is not None and not current.finished and event is not None:
                 # A gap: the row fills what it can, then the piece itself.

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
+import pytest
+from prometheus_client import REGISTRY
+
+from executor.languages import LANGUAGES
 from tests.auth.fixtures import assert_error
 from tests.conftest import Client
 from tests.executor.conftest import (
@@ -288,3 +293,22 @@ async def test_openapi_describes_the_job_routes(client: Client) -> None:
     assert "get" in paths["/api/projects/{project_id}/jobs"]
     assert "text/event-stream" in str(paths["/api/jobs/{job_id}/events"]["get"]["responses"])
     assert "202" in paths["/api/jobs/{job_id}/cancel"]["post"]["responses"]
+
+
+async def test_missing_runtime_is_a_clear_job_error(
+    client: Client, team: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = dataclasses.replace(LANGUAGES["javascript"], runtime="/nonexistent/bin/node")
+    monkeypatch.setitem(LANGUAGES, "javascript", gone)
+    done = await run(client, team, {"language": "javascript", "source": "console.log(1)"})
+    assert done["status"] == "error"
+    assert "/nonexistent/bin/node" in done["error"]
+    assert "not available" in done["error"]
+
+
+async def test_finished_jobs_are_counted_in_metrics(client: Client, team: Seeded) -> None:
+    before = REGISTRY.get_sample_value("collab_jobs_total", {"status": "failed"}) or 0.0
+    await run(client, team, {"language": "python", "source": "raise SystemExit(1)"})
+    text = await (await client.get("/metrics")).text()
+    assert 'collab_jobs_total{status="failed"}' in text
+    assert REGISTRY.get_sample_value("collab_jobs_total", {"status": "failed"}) == before + 1

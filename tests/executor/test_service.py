@@ -111,3 +111,12 @@ async def test_event_stream_repairs_a_dropped_piece_from_the_table(
     await bus.publish(job.id, JobEvent("stdout", text="d", offset=3))
     assert await anext(events) == ("stdout", {"text": "d"})
     await events.aclose()
+
+
+async def test_a_quiet_stream_yields_keep_alive_markers(client: Client, team: Seeded) -> None:
+    store = JobStore(client.app[DATABASE])
+    job = await store.create(_new_job(team.project_id), now=time.time())
+    events = job_events(store, InMemoryJobBus(), job, poll_seconds=0.05)
+    assert await anext(events) == ("status", {"id": job.id, "status": "queued"})
+    assert await anext(events) == ("", {})
+    await events.aclose()
