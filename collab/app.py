@@ -19,9 +19,10 @@ from auth.middleware import auth_middleware
 from auth.ratelimit import create_rate_limiter
 from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
-from collab import content, documents, members, ops, projects
+from collab import content, documents, feed, history, members, ops, projects, versions
 from collab.config import Settings
 from collab.demo import setup_demo
+from collab.feed import CHANGE_SIGNALS, ChangeSignals, close_feeds
 from collab.keys import REDIS, SETTINGS, USER_BUCKETS, WEBSOCKETS
 from collab.metrics import metrics_handler
 from collab.middlewares import error_middleware, request_id_middleware
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     # A user's connections together may send twice what one connection may.
     app[USER_BUCKETS] = UserBuckets(2 * settings.updates_per_second, 2 * settings.update_burst)
     app[READINESS_CHECKS] = []
+    app[CHANGE_SIGNALS] = ChangeSignals()
     app[TOKEN_SIGNER] = TokenSigner(
         load_signing_key(settings.jwt_secret, settings.data_dir),
         access_ttl=settings.access_token_ttl,
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=ops.READINESS_CHECKS))
     app.cleanup_ctx.append(rooms_ctx)
     app.on_shutdown.append(close_websockets)
+    app.on_shutdown.append(close_feeds)
 
     app.add_routes(ops.routes)
     app.router.add_get("/metrics", metrics_handler)
@@ -78,6 +81,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(members.routes)
     app.add_routes(documents.routes)
     app.add_routes(content.routes)
+    app.add_routes(history.routes)
+    app.add_routes(versions.routes)
+    app.add_routes(feed.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
     setup_demo(app)

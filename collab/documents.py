@@ -70,14 +70,12 @@ async def create_document(request: web.Request) -> web.Response:
     """Create an empty document in a project."""
     data = validation.body(request)
     project_id = request.match_info["project_id"]
-    doc_id, now = uuid.uuid4().hex, time.time()
     db = request.app[DATABASE]
     async with db.transaction() as conn:
         await lock_project(db, conn, project_id)
         await require_project_role(conn, project_id, current_user(request).id, Role.EDITOR)
-        await conn.execute(_INSERT, doc_id, project_id, data["name"], data["language"], now)
-        await create_log(conn, doc_id)
-        row = await _document(conn, doc_id)
+        doc_id = await insert_document(conn, project_id, data["name"], data["language"])
+        row = await document_row(conn, doc_id)
     return web.json_response(document_json(row), status=201)
 
 
@@ -104,7 +102,7 @@ async def get_document(request: web.Request) -> web.Response:
     """One document in a project the caller belongs to."""
     db, doc_id = request.app[DATABASE], request.match_info["doc_id"]
     await require_document_role(db, doc_id, current_user(request).id)
-    return web.json_response(document_json(await _document(db, doc_id)))
+    return web.json_response(document_json(await document_row(db, doc_id)))
 
 
 @routes.patch("/api/documents/{doc_id}")
@@ -124,7 +122,7 @@ async def update_document(request: web.Request) -> web.Response:
         await require_document_role(conn, doc_id, current_user(request).id, Role.EDITOR)
         if data:  # an empty PATCH changes nothing, not even updated_at
             await conn.execute(_UPDATE, doc_id, data.get("name"), data.get("language"), time.time())
-        row = await _document(conn, doc_id)
+        row = await document_row(conn, doc_id)
     return web.json_response(document_json(row))
 
 
@@ -147,7 +145,20 @@ async def delete_document(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _document(conn: Connection, doc_id: str) -> Row:
+async def insert_document(conn: Connection, project_id: str, name: str, language: str) -> str:
+    """Insert a document with an empty log (in the caller's transaction); return its id."""
+    doc_id = uuid.uuid4().hex
+    await conn.execute(_INSERT, doc_id, project_id, name, language, time.time())
+    await create_log(conn, doc_id)
+    return doc_id
+
+
+async def document_row(conn: Connection, doc_id: str) -> Row:
+    """A document's metadata joined with its log head.
+
+    Raises:
+        NotFoundError: it does not exist (any more).
+    """
     row = await conn.fetchrow(_SELECT_ONE, doc_id)
     if row is None:  # only after a concurrent delete: access was checked
         raise NotFoundError("document not found")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from collab import revocation
+from collab.feed import CHANGE_SIGNALS
 from collab.keys import REDIS, ROOMS, SETTINGS
 from collab.ops import READINESS_CHECKS
 from collab.redis_relay import HEARTBEAT_SECONDS, RedisRelay
@@ -55,6 +56,7 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         max_peers=settings.max_connections_per_document,
     )
     manager.on_access_changed = lambda message: _apply_remote_access(app, message)
+    manager.on_advanced = app[CHANGE_SIGNALS].notify
     app[ROOMS] = manager
     tasks = []
     if redis_relay is not None:

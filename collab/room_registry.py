@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from collab import close_codes
 from collab.metrics import ROOMS_LOADED
@@ -56,6 +56,7 @@ class RoomManager:
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._unloads: dict[str, asyncio.Task[None]] = {}
         self._last_heard: dict[str, float] = {}
+        self.on_advanced: Callable[[str], None] = lambda doc_id: None
         self.on_access_changed: Callable[[AccessChanged], Awaitable[None]] | None = None
 
     @property
@@ -85,6 +86,17 @@ class RoomManager:
         room.add(peer)
         return room
 
+    @contextlib.asynccontextmanager
+    async def borrow(self, doc_id: str, project_id: str) -> AsyncIterator[Room]:
+        """The document's room for a server-side edit; unloaded later if nobody joins."""
+        room = await self._room(doc_id, project_id)
+        self._cancel_unload(doc_id)
+        try:
+            yield room
+        finally:
+            if not room.peers and self._rooms.get(doc_id) is room:
+                self._unloads[doc_id] = asyncio.create_task(self._unload_later(room))
+
     async def leave(self, room: Room, peer: Peer) -> None:
         """Remove ``peer``; schedule the unload when the room is empty."""
         await room.remove(peer)
@@ -112,6 +124,7 @@ class RoomManager:
             doc_id, project_id, log=self._log, relay=self._relay, config=self._config
         )
         room.on_poisoned = self.forget
+        room.on_advanced = self.on_advanced
         self._rooms[doc_id] = room
         ROOMS_LOADED.set(len(self._rooms))
         return room

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc, TransactionEvent
+from pycrdt import Doc, TransactionEvent, merge_updates
 
 from collab import close_codes
 from collab.metrics import COMMIT_SECONDS, EVENTS_APPENDED
@@ -43,9 +43,16 @@ from collab.protocol import (
 )
 from collab.relay import PresenceChanged, Relay, UpdateCommitted
 from collab.update_check import check_state_vector, check_update
-from eventstore.crdt import UpdateRejectedError, apply_update, encode_state
+from eventstore.crdt import (
+    EMPTY_UPDATE,
+    UpdateRejectedError,
+    apply_update,
+    encode_state,
+    guarded,
+    replace_text,
+)
 from eventstore.eventlog import EventLog
-from eventstore.events import NewEvent, StoredEvent
+from eventstore.events import EventKind, NewEvent, StoredEvent
 from eventstore.replay import rebuild
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,8 @@ class _Pending:
     update: bytes
     author_id: str
     origin: Peer | None
+    kind: EventKind = "update"
+    committed: asyncio.Future[int] | None = None
 
 
 class Room:
@@ -99,6 +108,7 @@ class Room:
         self.presence = Presence()
         self.closed = False
         self.on_poisoned: Callable[[Room], None] = lambda room: None
+        self.on_advanced: Callable[[str], None] = lambda doc_id: None
         self._snapshot_seq = snapshot_seq
         self._log = log
         self._relay = relay
@@ -230,6 +240,7 @@ class Room:
             self._committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.doc_id}")
 
     async def _commit_loop(self) -> None:
+        batch: list[_Pending] = []
         try:
             while self._pending and not self.closed:
                 if self._config.commit_window:
@@ -239,7 +250,7 @@ class Room:
                     stored = await self._log.append(
                         self.doc_id,
                         [
-                            NewEvent("update", p.update, p.author_id, self._config.node_id)
+                            NewEvent(p.kind, p.update, p.author_id, self._config.node_id)
                             for p in batch
                         ],
                     )
@@ -247,6 +258,7 @@ class Room:
                 await self._after_commit(batch, stored)
         except Exception as exc:
             logger.warning("commit to %s failed: %s", self.doc_id, exc)
+            self._fail_waiters(batch + self._pending, exc)
             self.poison("commit failed")
         finally:
             if not self._pending:
@@ -255,14 +267,46 @@ class Room:
     async def _after_commit(self, batch: list[_Pending], stored: list[StoredEvent]) -> None:
         for pending, event in zip(batch, stored, strict=True):
             self._mark_applied(event.seq)
+            if pending.committed is not None and not pending.committed.done():
+                pending.committed.set_result(event.seq)
             self.broadcast(sync_message(SyncType.UPDATE, event.update), exclude=pending.origin)
             await self._relay.publish(
                 UpdateCommitted(self._config.node_id, self.doc_id, event.seq, event.update)
             )
+        self.on_advanced(self.doc_id)
         if self._own_ahead:
             # Another node committed in between; fetch its events now.
             await self.catch_up()
         await self._snapshot_if_due()
+
+    @staticmethod
+    def _fail_waiters(pending: list[_Pending], exc: Exception) -> None:
+        for item in pending:
+            if item.committed is not None and not item.committed.done():
+                item.committed.set_exception(exc)
+
+    async def restore(self, target: str, author_id: str) -> int:
+        """Make the text equal to ``target`` with one ``restore`` event; return its seq.
+
+        The edit is computed against the text as it is now and goes through the
+        same commit-then-broadcast pipeline as a peer's update, so connected
+        clients see it live. History is never rewritten.
+        """
+        self._require_open()
+        self._captured.clear()
+        try:
+            guarded(lambda: replace_text(self.doc, target))
+        except UpdateRejectedError as exc:
+            self._captured.clear()
+            if exc.panicked:
+                self.poison(f"yrs panicked during a restore: {exc}")
+            raise
+        effective = merge_updates(*self._captured) if self._captured else EMPTY_UPDATE
+        self._captured.clear()
+        committed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(effective, author_id, None, "restore", committed))
+        self._start_committer()
+        return await committed
 
     def _mark_applied(self, seq: int) -> None:
         if seq == self.seq + 1:
@@ -320,6 +364,7 @@ class Room:
             self._captured.clear()
         self._mark_applied(seq)
         self.broadcast(sync_message(SyncType.UPDATE, update))
+        self.on_advanced(self.doc_id)
 
     def relayed_presence(self, message: PresenceChanged) -> None:
         """Show another node's presence update to our peers."""

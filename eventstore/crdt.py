@@ -9,6 +9,7 @@ document as poisoned) with an ordinary ``except``.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,6 +17,8 @@ from typing import Any, TypeVar
 from pycrdt import Doc, Text
 
 TEXT_NAME = "content"
+# An update that changes nothing (no structs, empty delete set).
+EMPTY_UPDATE = b"\x00\x00"
 _T = TypeVar("_T")
 
 
@@ -65,3 +68,28 @@ def text_of(doc: Doc[Any]) -> str:
 def encode_state(doc: Doc[Any]) -> bytes:
     """The whole state as one update (what ``Y.applyUpdate`` takes)."""
     return doc.get_update()
+
+
+def replace_text(doc: Doc[Any], target: str) -> None:
+    """Edit the document's text into ``target`` with a minimal diff, in one transaction.
+
+    pycrdt indexes text by UTF-8 byte offsets (Yjs clients count UTF-16
+    units), so character positions from the diff are converted to bytes.
+    Edits are applied from the end so earlier offsets stay valid.
+    """
+    text = doc.get(TEXT_NAME, type=Text)
+    current = str(text)
+    matcher = difflib.SequenceMatcher(a=current, b=target, autojunk=False)
+    with doc.transaction():
+        for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+            if tag == "equal":
+                continue
+            start, end = _utf8_offset(current, i1), _utf8_offset(current, i2)
+            if end > start:
+                del text[start:end]
+            if j2 > j1:
+                text.insert(start, target[j1:j2])
+
+
+def _utf8_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))

@@ -77,7 +77,12 @@ class EventLog:
         self._db = db
 
     async def append(
-        self, doc_id: str, events: Sequence[NewEvent], *, expected_head: int | None = None
+        self,
+        doc_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_head: int | None = None,
+        conn: Connection | None = None,
     ) -> list[StoredEvent]:
         """Commit ``events`` in one transaction, after the current head.
 
@@ -85,6 +90,7 @@ class EventLog:
             doc_id: the document.
             events: what to append, in order.
             expected_head: when given, append only if the head is still this seq.
+            conn: run inside this (caller's) transaction instead of a new one.
 
         Returns:
             The stored events with their seq, time and hash.
@@ -93,14 +99,25 @@ class EventLog:
             UnknownLogError: the document has no log.
             SeqConflictError: the head is not ``expected_head``.
         """
-        async with self._db.transaction() as conn:
-            head = await self._locked_head(conn, doc_id)
-            if expected_head is not None and head.seq != expected_head:
-                raise SeqConflictError(doc_id, expected_head, head.seq)
-            stored = _chain(doc_id, head, events, time.time())
-            await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
-            if stored:
-                await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
+        if conn is not None:
+            return await self._append(conn, doc_id, events, expected_head)
+        async with self._db.transaction() as own:
+            return await self._append(own, doc_id, events, expected_head)
+
+    async def _append(
+        self,
+        conn: Connection,
+        doc_id: str,
+        events: Sequence[NewEvent],
+        expected_head: int | None,
+    ) -> list[StoredEvent]:
+        head = await self._locked_head(conn, doc_id)
+        if expected_head is not None and head.seq != expected_head:
+            raise SeqConflictError(doc_id, expected_head, head.seq)
+        stored = _chain(doc_id, head, events, time.time())
+        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        if stored:
+            await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
         return stored
 
     async def _locked_head(self, conn: Connection, doc_id: str) -> Head:
