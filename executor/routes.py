@@ -6,6 +6,7 @@ may submit and cancel; to anyone else they do not exist (404).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -144,14 +145,16 @@ async def job_event_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     service = request.app[JOBS]
     last_write = time.monotonic()
-    async for name, data in job_events(service.store, service.bus, job):
-        if name:
-            await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-        elif time.monotonic() - last_write >= _KEEPALIVE_SECONDS:
-            await response.write(b": keep-alive\n\n")
-        else:
-            continue
-        last_write = time.monotonic()
+    # aclosing: a client that goes away ends the subscription at once.
+    async with contextlib.aclosing(job_events(service.store, service.bus, job)) as events:
+        async for name, data in events:
+            if name:
+                await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            elif time.monotonic() - last_write >= _KEEPALIVE_SECONDS:
+                await response.write(b": keep-alive\n\n")
+            else:
+                continue
+            last_write = time.monotonic()
     await response.write_eof()
     return response
 

@@ -113,7 +113,9 @@ class JobRunner:
                 await heartbeat
             await output.close()
             JOBS_RUNNING.dec()
-        if self._stopping and claim.job_id not in self._cancel_requested:
+        interrupted = result.status == CANCELLED and claim.job_id not in self._cancel_requested
+        if self._stopping and interrupted:
+            # Our shutdown stopped it, not a user: someone else runs it again.
             await self._store.release(claim.job_id, self._owner)
             logger.info("job %s: released for another runner (shutting down)", claim.job_id)
             return
