@@ -33,8 +33,10 @@ from executor.store import JobStore
 
 logger = logging.getLogger(__name__)
 
-# How long shutdown waits for running jobs to hand themselves back.
-_DRAIN_SECONDS = 5.0
+# Shutdown waits this long for running jobs to hand themselves back, and
+# for a reaper sweep to end; the server's whole shutdown has ten seconds.
+_DRAIN_SECONDS = 3.0
+_SWEEP_SECONDS = 1.0
 
 
 class JobSettings(Protocol):
@@ -122,9 +124,19 @@ async def _local_jobs(
         try:
             yield JobService(store, queue, bus, options)
         finally:
-            reaper.stop()
-            await reaping
+            await _stop_reaper(reaper, reaping)
             await stop_runner(runner)
+
+
+async def _stop_reaper(reaper: Reaper, reaping: asyncio.Task[None]) -> None:
+    reaper.stop()
+    done, _ = await asyncio.wait([reaping], timeout=_SWEEP_SECONDS)
+    if not done:
+        # A sweep stuck on a hung database: cancelling its query drops the
+        # connection. In-process the sweep never waits on Redis, where a
+        # cancellation could be swallowed.
+        reaping.cancel()
+        await asyncio.wait([reaping], timeout=_SWEEP_SECONDS)
 
 
 async def stop_runner(runner: JobRunner) -> None:
