@@ -157,7 +157,7 @@ class RoomManager:
             await room.snapshot()
         except Exception as exc:  # the log stays complete; only the snapshot is lost
             logger.warning("final snapshot of %s failed: %s", room.doc_id, exc)
-        room.close_peers(code, "node shutting down")
+        await room.close(code, "node shutting down")
         if room.doc_id not in self._rooms:
             await self._relay.unwatch(room.doc_id)
 

@@ -406,6 +406,12 @@ class Room:
         self.close_peers(close_codes.INTERNAL, "document reloading")
         self.on_poisoned(self)
 
+    async def close(self, code: int, reason: str) -> None:
+        """Mark the room closed and close every peer, waiting until each close is sent."""
+        self.closed = True
+        self._idle.set()
+        await asyncio.gather(*(peer.close(code, reason) for peer in list(self.peers.values())))
+
     def close_peers(self, code: int, reason: str) -> None:
         """Mark the room closed and close every peer with ``code``."""
         self.closed = True

@@ -68,6 +68,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
+async def client(settings: Settings, aiohttp_client: AiohttpClient) -> Client:
     """An HTTP/WebSocket client of a node built from ``settings``."""
     return await aiohttp_client(create_app(settings))

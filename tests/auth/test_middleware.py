@@ -24,7 +24,7 @@ async def _public_ok(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def _mini_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> Client:
+async def _mini_client(tmp_path: Path, aiohttp_client: AiohttpClient) -> Client:
     (tmp_path / "app.js").write_text("console.log(1)")
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[TOKEN_SIGNER] = TokenSigner(TEST_SECRET, access_ttl=60, refresh_ttl=60)
@@ -37,7 +37,7 @@ async def _mini_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> Client:
     return await aiohttp_client(app)
 
 
-async def test_public_routes_need_no_token(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+async def test_public_routes_need_no_token(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:
     client = await _mini_client(aiohttp_client, tmp_path)
     for path in ("/", "/healthz", "/readyz", "/metrics", "/ws/some-doc", "/api/docs/x"):
         assert (await client.get(path)).status == 200, path
@@ -45,7 +45,7 @@ async def test_public_routes_need_no_token(aiohttp_client: AiohttpClient, tmp_pa
     assert (await client.get("/static/app.js")).status == 200
 
 
-async def test_everything_else_needs_a_token(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+async def test_everything_else_needs_a_token(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:
     client = await _mini_client(aiohttp_client, tmp_path)
     for path in ("/api/private", "/api/docsx"):
         response = await client.get(path)
@@ -57,7 +57,7 @@ async def test_everything_else_needs_a_token(aiohttp_client: AiohttpClient, tmp_
 
 
 async def test_unknown_routes_are_404_not_401(
-    aiohttp_client: AiohttpClient, tmp_path: Path
+    tmp_path: Path, aiohttp_client: AiohttpClient
 ) -> None:
     client = await _mini_client(aiohttp_client, tmp_path)
     await assert_error(await client.get("/api/nothing-here"), 404)

@@ -156,12 +156,12 @@ async def test_redis_limiter_is_shared_between_nodes(
 @pytest.mark.redis
 @pytest.mark.postgres
 async def test_eleventh_failed_login_across_two_nodes_is_429(
-    aiohttp_client: AiohttpClient,
     postgres_url: str,
     redis_url: str,
     redis_prefix: str,
     redis_client: aioredis.Redis,
     tmp_path: Path,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     settings = Settings(
         database_url=postgres_url,

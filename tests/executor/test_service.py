@@ -55,10 +55,7 @@ async def test_redis_down_means_503_and_no_job(client: Client, team: Seeded) -> 
 
 
 async def test_full_queue_means_503(
-    aiohttp_client: AiohttpClient,
-    settings: Settings,
-    team: Seeded,
-    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings, team: Seeded, monkeypatch: pytest.MonkeyPatch, aiohttp_client: AiohttpClient
 ) -> None:
     monkeypatch.setenv("COLLAB_JOB_MAX_QUEUED", "1")
     node = await aiohttp_client(create_app(dataclasses.replace(settings, job_concurrency=1)))
@@ -75,7 +72,7 @@ async def test_full_queue_means_503(
 
 
 async def test_jobs_left_by_a_dead_process_run_after_a_restart(
-    aiohttp_client: AiohttpClient, settings: Settings, client: Client, team: Seeded
+    settings: Settings, client: Client, team: Seeded, aiohttp_client: AiohttpClient
 ) -> None:
     db: Database = client.app[DATABASE]
     store = JobStore(db)

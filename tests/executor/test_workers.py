@@ -58,7 +58,7 @@ async def queue_env(
 
 @pytest.fixture
 async def server(
-    aiohttp_client: AiohttpClient, queue_env: dict[str, str], tmp_path: Path
+    queue_env: dict[str, str], tmp_path: Path, aiohttp_client: AiohttpClient
 ) -> Client:
     """A node that queues jobs to Redis (it runs none itself)."""
     settings = Settings(

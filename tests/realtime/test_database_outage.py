@@ -36,7 +36,7 @@ pytestmark = [
 
 
 async def test_edits_survive_a_database_outage(
-    aiohttp_client: AiohttpClient, postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, aiohttp_client: AiohttpClient
 ) -> None:
     parts = urlsplit(postgres_url)
     async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:

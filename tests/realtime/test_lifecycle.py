@@ -101,7 +101,7 @@ async def _connect_and_hold(client: Client, path: str, client_id: int) -> bool:
 
 
 async def test_connections_per_document_are_capped(
-    aiohttp_client: AiohttpClient, settings: Settings
+    settings: Settings, aiohttp_client: AiohttpClient
 ) -> None:
     app = create_app(dataclasses.replace(settings, max_connections_per_document=2))
     client = await aiohttp_client(app)
@@ -115,7 +115,7 @@ async def test_connections_per_document_are_capped(
 
 
 async def test_client_that_stops_reading_is_disconnected(
-    aiohttp_client: AiohttpClient, settings: Settings
+    settings: Settings, aiohttp_client: AiohttpClient
 ) -> None:
     """A peer whose queue fills is closed rather than buffered without bound."""
     unlimited = dataclasses.replace(settings, updates_per_second=1e6, update_burst=100_000)

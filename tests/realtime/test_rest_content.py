@@ -84,7 +84,7 @@ async def test_awareness_is_never_written_to_the_log(client: Client, seeded: See
 
 @pytest.mark.slow
 async def test_expired_token_keeps_an_open_connection_working(
-    aiohttp_client: AiohttpClient, settings: Settings
+    settings: Settings, aiohttp_client: AiohttpClient
 ) -> None:
     app = create_app(dataclasses.replace(settings, access_token_ttl=1))
     client = await aiohttp_client(app)

@@ -70,7 +70,7 @@ async def test_cold_load_of_100k_events_reads_one_snapshot_and_a_short_tail(db: 
 
 
 async def test_room_snapshots_every_n_events_and_on_unload(
-    aiohttp_client: AiohttpClient, settings: Settings
+    settings: Settings, aiohttp_client: AiohttpClient
 ) -> None:
     app = create_app(dataclasses.replace(settings, snapshot_every=20, room_grace_seconds=0.05))
     client = await aiohttp_client(app)

@@ -51,7 +51,7 @@ async def channels(redis_url: str, prefix: str) -> list[bytes | str]:
 
 
 async def test_subscriptions_follow_open_documents_and_nothing_echoes(
-    aiohttp_client: AiohttpClient, postgres_url: str, redis_url: str, tmp_path: Path
+    postgres_url: str, redis_url: str, tmp_path: Path, aiohttp_client: AiohttpClient
 ) -> None:
     prefix = f"collab-test-{uuid.uuid4().hex[:8]}"
     a: Client = await aiohttp_client(
