@@ -33,9 +33,8 @@ from executor.store import JobStore
 
 logger = logging.getLogger(__name__)
 
-# Shutdown waits this long for running jobs to hand themselves back, and
-# for a reaper sweep to end; the server's whole shutdown has ten seconds.
-_DRAIN_SECONDS = 3.0
+# Shutdown waits this long for a reaper sweep to end (twice, the second
+# time after cancelling it); the server's whole shutdown has ten seconds.
 _SWEEP_SECONDS = 1.0
 
 
@@ -125,7 +124,7 @@ async def _local_jobs(
             yield JobService(store, queue, bus, options)
         finally:
             await _stop_reaper(reaper, reaping)
-            await stop_runner(runner)
+            await runner.shutdown()
 
 
 async def _stop_reaper(reaper: Reaper, reaping: asyncio.Task[None]) -> None:
@@ -137,11 +136,3 @@ async def _stop_reaper(reaper: Reaper, reaping: asyncio.Task[None]) -> None:
         # cancellation could be swallowed.
         reaping.cancel()
         await asyncio.wait([reaping], timeout=_SWEEP_SECONDS)
-
-
-async def stop_runner(runner: JobRunner) -> None:
-    """Stop ``runner`` and wait (bounded) for its jobs to go back to the queue."""
-    runner.stop()
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            await runner.wait_idle()

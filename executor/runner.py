@@ -25,6 +25,9 @@ from executor.store import JobStore
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+# Shutdown waits this long for stopped jobs to hand themselves back; the
+# server's whole shutdown has ten seconds.
+_DRAIN_SECONDS = 3.0
 
 
 class JobRunner:
@@ -68,9 +71,12 @@ class JobRunner:
         for event in self._cancels.values():
             event.set()
 
-    async def wait_idle(self) -> None:
-        """Return once no job is running here."""
-        await self._idle.wait()
+    async def shutdown(self) -> None:
+        """:meth:`stop`, then wait (bounded) for the jobs to go back to the queue."""
+        self.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                await self._idle.wait()
 
     async def run(self, job_id: str) -> None:
         """Run ``job_id`` if it is runnable; otherwise do nothing."""

@@ -26,7 +26,6 @@ from taskiq.receiver import Receiver
 
 from eventstore import EventStoreError, apply_migrations, open_database
 from executor.broker import TaskiqJobQueue, create_broker
-from executor.context import stop_runner
 from executor.events import RedisJobBus
 from executor.options import JobOptions, OptionsError
 from executor.reaper import Reaper
@@ -121,7 +120,7 @@ async def _serve(
         logger.info("stopping: no new jobs; running ones go back to the queue")
         finish.set()
         reaper.stop()
-        await stop_runner(runner)
+        await runner.shutdown()
         done, _ = await asyncio.wait([listening, reaping], timeout=_STOP_SECONDS)
         for task in (listening, reaping):
             if task not in done:
