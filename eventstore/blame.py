@@ -45,7 +45,8 @@ class _Runs:
 
     def apply(self, event: TextEvent) -> None:
         position = 0
-        for op in event.delta:
+        delta: list[dict[str, Any]] = event.delta  # type: ignore[attr-defined]
+        for op in delta:
             if "retain" in op:
                 position += int(op["retain"])
             elif "insert" in op:

@@ -24,7 +24,7 @@ async def _public_ok(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def _mini_client(tmp_path: Path, aiohttp_client: AiohttpClient) -> Client:
+async def _mini_client(aiohttp_client: AiohttpClient, tmp_path: Path) -> Client:
     (tmp_path / "app.js").write_text("console.log(1)")
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[TOKEN_SIGNER] = TokenSigner(TEST_SECRET, access_ttl=60, refresh_ttl=60)

@@ -163,9 +163,12 @@ async def test_eleventh_failed_login_across_two_nodes_is_429(
     tmp_path: Path,
     aiohttp_client: AiohttpClient,
 ) -> None:
+    # The app names its limiter keys after COLLAB_REDIS_PREFIX: give this test its own.
+    deployment = redis_prefix.rstrip(":").replace(":", "-")
     settings = Settings(
         database_url=postgres_url,
         redis_url=redis_url,
+        redis_prefix=deployment,
         jwt_secret=TEST_SECRET,
         data_dir=tmp_path / "data",
         node_id="node-a",
@@ -182,6 +185,6 @@ async def test_eleventh_failed_login_across_two_nodes_is_429(
         await assert_error(response, 429, "rate_limited")
         assert 1 <= int(response.headers["Retry-After"]) <= 60
     finally:
-        keys = [key async for key in redis_client.scan_iter(match=redis_prefix + "*")]
+        keys = [key async for key in redis_client.scan_iter(match=deployment + ":*")]
         if keys:
             await redis_client.delete(*keys)
