@@ -5,7 +5,7 @@
 #   make test       install the project + dev tools, then run the whole suite
 #   make lint       ruff check (and `make format-check` for ruff format --check)
 #   make typecheck  mypy --strict over the packages and tests
-#   make clean      remove the virtual environment, caches and node_modules
+#   make clean      remove the virtual environment, caches and the npm packages
 #
 # Extra pytest arguments: make test ARGS="-k readyz -x"
 
@@ -18,13 +18,15 @@ BIN := $(VENV)/bin
 # exactly when the dependencies may have changed, so make reinstalls then.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
-JS_DIR := tests/js
-JS_STAMP := $(JS_DIR)/node_modules/.installed
+# npm projects the tests use: the Yjs client harness and the demo's sources
+# (a test rebuilds the committed bundle from them and compares).
+NPM_DIRS := tests/js demo
 
-# The JavaScript test harness is optional: installed only where Node.js and npm
-# exist and the harness (with its lockfile) is in the tree.
+# The npm packages are optional: installed only where Node.js and npm exist, for
+# the directories that have a lockfile in the tree.
 HAVE_NODE := $(and $(shell command -v node 2>/dev/null),$(shell command -v npm 2>/dev/null))
-JS_DEPS := $(if $(and $(HAVE_NODE),$(wildcard $(JS_DIR)/package-lock.json)),$(JS_STAMP))
+NPM_LOCKS := $(wildcard $(addsuffix /package-lock.json,$(NPM_DIRS)))
+JS_DEPS := $(if $(HAVE_NODE),$(NPM_LOCKS:/package-lock.json=/node_modules/.installed))
 
 .PHONY: run install install-dev js-deps test lint format format-check typecheck check clean
 
@@ -37,8 +39,8 @@ install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)
 
 js-deps: $(JS_DEPS)
-ifeq ($(JS_DEPS),)
-	@echo "make: skipping npm packages (Node.js/npm or $(JS_DIR)/package-lock.json missing)"
+ifeq ($(HAVE_NODE),)
+	@echo "make: Node.js/npm not found: skipping npm packages (their tests skip)"
 endif
 
 test: $(DEV_STAMP) js-deps
@@ -72,10 +74,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $@ $(RUNTIME_STAMP)
 
-$(JS_STAMP): $(JS_DIR)/package-lock.json $(JS_DIR)/package.json
-	cd $(JS_DIR) && npm ci --no-audit --no-fund
+%/node_modules/.installed: %/package-lock.json %/package.json
+	cd $* && npm ci --no-audit --no-fund
 	touch $@
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(JS_DIR)/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(addsuffix /node_modules,$(NPM_DIRS))
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
