@@ -267,12 +267,15 @@ class Result:
 
     def note(self) -> str:
         """Who the server disconnected, with which close code ("" when nobody)."""
-        codes = Counter(code for code in self.replay.closes if code is not None)
-        if not codes:
+        writer, *watchers = self.replay.closes
+        codes = Counter(code for code in watchers if code is not None)
+        if writer is None and not codes:
             return ""
-        closed = ", ".join(f"{n} closed with {code}" for code, n in sorted(codes.items()))
-        writer = self.replay.closes[0]
-        return f"{self.target}: {closed} (writer: {writer or 'open'})"
+        parts = [f"writer {'open' if writer is None else f'closed with {writer}'}"]
+        parts += [f"{n} watchers closed with {code}" for code, n in sorted(codes.items())]
+        if not math.isnan(self.node.log_events):
+            parts.append(f"the log holds {self.node.log_events:,.0f} of {self.updates:,} updates")
+        return f"{self.target}: {', '.join(parts)}"
 
 
 async def _measure(target: Target, plan: Plan) -> Result:
@@ -363,7 +366,7 @@ def _print(results: Sequence[Result]) -> None:
     print(table((*_SERVER, *_SERVER_MEMORY), [r.server_cells() for r in results]))
     notes = [note for r in results if (note := r.note())]
     if notes:
-        print("\ndisconnected by the server:")
+        print("\ndisconnected by the server (pyclient does not reconnect):")
         print("\n".join(f"  {note}" for note in notes))
 
 
