@@ -97,6 +97,7 @@ class Peer:
         self._user_bucket = user_bucket
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_MESSAGES)
         self._sender: asyncio.Task[None] | None = None
+        self._dropped = False
 
     def take(self) -> bool:
         """Spend one message from this connection's and this user's allowance."""
@@ -114,12 +115,13 @@ class Peer:
         self._sender = asyncio.create_task(self._drain(), name=f"peer-{self.id}")
 
     def send(self, message: bytes) -> None:
-        """Queue ``message``; a peer whose queue is full is disconnected."""
-        if self.ws.closed:
+        """Queue ``message``; a peer whose queue is full is disconnected (once)."""
+        if self.ws.closed or self._dropped:
             return
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
+            self._dropped = True
             logger.warning("closing slow client %s of user %s", self.id, self.user.id)
             self.close_soon(CLOSE_SLOW_CONSUMER, "slow consumer")
 

@@ -58,6 +58,11 @@ from eventstore.replay import rebuild
 logger = logging.getLogger(__name__)
 
 
+# Events per commit transaction, and the largest batch sent as separate messages.
+MAX_BATCH = 500
+MAX_SEPARATE_MESSAGES = 16
+
+
 class RoomClosedError(Exception):
     """The room was poisoned or unloaded; the peer should reconnect."""
 
@@ -245,7 +250,8 @@ class Room:
             while self._pending and not self.closed:
                 if self._config.commit_window:
                     await asyncio.sleep(self._config.commit_window)
-                batch, self._pending = self._pending, []
+                batch = self._pending[:MAX_BATCH]
+                self._pending = self._pending[MAX_BATCH:]
                 with COMMIT_SECONDS.time():
                     stored = await self._log.append(
                         self.doc_id,
@@ -269,10 +275,10 @@ class Room:
             self._mark_applied(event.seq)
             if pending.committed is not None and not pending.committed.done():
                 pending.committed.set_result(event.seq)
-            self.broadcast(sync_message(SyncType.UPDATE, event.update), exclude=pending.origin)
             await self._relay.publish(
                 UpdateCommitted(self._config.node_id, self.doc_id, event.seq, event.update)
             )
+        self._broadcast_committed(batch, stored)
         self.on_advanced(self.doc_id)
         if self._own_ahead:
             # Another node committed in between; fetch its events now.
@@ -307,6 +313,21 @@ class Room:
         self._pending.append(_Pending(effective, author_id, None, "restore", committed))
         self._start_committer()
         return await committed
+
+    def _broadcast_committed(self, batch: list[_Pending], stored: list[StoredEvent]) -> None:
+        """Send a committed batch to the peers.
+
+        A few events go one message each, skipping their author. A large batch
+        (after the database stalled, say) goes as one merged update to
+        everyone, so it cannot flood the peers' bounded queues; an author
+        receiving its own update back is a no-op in Yjs.
+        """
+        if len(stored) <= MAX_SEPARATE_MESSAGES:
+            for pending, event in zip(batch, stored, strict=True):
+                self.broadcast(sync_message(SyncType.UPDATE, event.update), exclude=pending.origin)
+            return
+        merged = merge_updates(*(event.update for event in stored))
+        self.broadcast(sync_message(SyncType.UPDATE, merged))
 
     def _mark_applied(self, seq: int) -> None:
         if seq == self.seq + 1:

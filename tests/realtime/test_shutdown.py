@@ -3,6 +3,7 @@ closes every socket with 1012 so clients reconnect elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from eventstore.eventlog import EventLog
 from eventstore.replay import document_text
 from tests.conftest import TEST_SECRET
 from tests.realtime.pyclient import connect
-from tests.realtime.seed import seed_database
+from tests.realtime.seed import Seeded, seed_database
 from tests.support.nodes import running_node
 
 
@@ -37,7 +38,9 @@ async def test_sigterm_flushes_snapshots_and_closes_with_1012(tmp_path: Path) ->
         async with connect(http, path, client_id=1) as c:
             for word in ("one ", "two ", "three"):
                 c.text += word
-            await c.wait_for(lambda: len(c.received) >= 2)
+            # Only signal once the edits have reached the server, so the
+            # client is not still writing when the node closes the socket.
+            await _wait_for_content(http, node.url, seeded, "one two three")
             started = time.perf_counter()
             node.process.send_signal(signal.SIGTERM)
             assert await c.wait_closed(within=10) == 1012
@@ -49,3 +52,17 @@ async def test_sigterm_flushes_snapshots_and_closes_with_1012(tmp_path: Path) ->
     assert text == "one two three"
     assert snapshot is not None
     assert snapshot.seq == head
+
+
+async def _wait_for_content(
+    http: aiohttp.ClientSession, base: str, seeded: Seeded, expected: str
+) -> None:
+    headers = {"Authorization": f"Bearer {seeded.tokens['owner']}"}
+    async with asyncio.timeout(10):
+        while True:
+            async with http.get(
+                f"{base}/api/documents/{seeded.doc_id}/content", headers=headers
+            ) as r:
+                if (await r.json())["text"] == expected:
+                    return
+            await asyncio.sleep(0.02)
