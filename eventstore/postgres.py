@@ -28,7 +28,6 @@ _T = TypeVar("_T")
 _ACQUIRE_TIMEOUT = 5.0
 _ROLLBACK_TIMEOUT = 2.0
 _CLOSE_TIMEOUT = 3.0
-_CLOSE_TIMEOUT = 3.0
 
 
 @contextmanager
