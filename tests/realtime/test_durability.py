@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from eventstore.eventlog import EventLog
 from eventstore.replay import document_text, rebuild
 from tests.conftest import TEST_SECRET
 from tests.realtime.seed import Seeded, seed_database
-from tests.services import fresh_postgres_schema
 from tests.support.nodes import running_node
 from tests.support.yjs import YjsClients, node_available
 
@@ -34,15 +32,6 @@ pytestmark = [
     ),
     pytest.mark.timeout(120),
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def node_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/node.db"
-        return
-    async with fresh_postgres_schema() as url:
-        yield url
 
 
 def decode_state_vector(data: bytes) -> dict[int, int]:
@@ -59,9 +48,9 @@ async def seed_for_node(url: str) -> Seeded:
         )
 
 
-async def test_sigkill_loses_nothing_that_was_shared(node_database: str, tmp_path: Path) -> None:
-    seeded = await seed_for_node(node_database)
-    env = {"COLLAB_DATABASE_URL": node_database, "COLLAB_JWT_SECRET": TEST_SECRET}
+async def test_sigkill_loses_nothing_that_was_shared(database_url: str, tmp_path: Path) -> None:
+    seeded = await seed_for_node(database_url)
+    env = {"COLLAB_DATABASE_URL": database_url, "COLLAB_JWT_SECRET": TEST_SECRET}
     names = ["a", "b", "c"]
     async with running_node(env, workdir=tmp_path / "node") as node, YjsClients() as yjs:
         client_ids = {}
@@ -76,7 +65,7 @@ async def test_sigkill_loses_nothing_that_was_shared(node_database: str, tmp_pat
         await asyncio.sleep(0.6)
         node.kill()
         seen = {name: decode_state_vector(await yjs.state_vector(name)) for name in names}
-        committed = await _log_state_vector(node_database, seeded.doc_id)
+        committed = await _log_state_vector(database_url, seeded.doc_id)
         for viewer in names:
             for author in names:
                 if author != viewer:
@@ -86,7 +75,7 @@ async def test_sigkill_loses_nothing_that_was_shared(node_database: str, tmp_pat
         await node.start()
         # Converged means every edit went through the server, so it is committed.
         text = await yjs.wait_converged(names, within=30)
-    async with open_database(node_database) as db:
+    async with open_database(database_url) as db:
         _, logged = await document_text(db, seeded.doc_id)
     assert logged == text
 
