@@ -35,7 +35,7 @@ async def test_backlog_after_a_stall_reaches_everyone(
         jwt_secret=TEST_SECRET,
         data_dir=tmp_path,
         updates_per_second=1e6,
-        update_burst=1e6,
+        update_burst=1_000_000,
     )
     app = create_app(settings)
     client = await aiohttp_client(app)
