@@ -13,8 +13,8 @@ import uuid
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 
+from auth.access import Role, current_user, require_document_role, require_project_role
 from collab import revocation, validation
-from collab.access import Role, current_user, require_document_role, require_project_role
 from collab.document_schemas import (
     DocumentCreateSchema,
     DocumentListSchema,

@@ -13,9 +13,9 @@ import time
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 
+from auth.access import Role, current_user, require_project_role
 from auth.users import normalise_email
 from collab import revocation, validation
-from collab.access import Role, current_user, require_project_role
 from collab.errors import ConflictError, ForbiddenError, NotFoundError
 from collab.project_schemas import (
     MemberAddSchema,
