@@ -23,6 +23,7 @@ from collab import content, documents, feed, history, members, ops, projects, ve
 from collab.config import Settings
 from collab.demo import setup_demo
 from collab.feed import CHANGE_SIGNALS, ChangeSignals, close_feeds
+from collab.forwarded import forwarded_middleware
 from collab.keys import REDIS, SETTINGS, USER_BUCKETS, WEBSOCKETS
 from collab.metrics import metrics_handler
 from collab.middlewares import error_middleware, request_id_middleware
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             request_id_middleware,
             error_middleware,
+            forwarded_middleware,
             auth_middleware,
             validation_middleware,
         ],

@@ -7,6 +7,7 @@ names the variable, so start-up fails with one clear line.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ _DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
 # PyJWT's minimum HMAC key length for HS256 (auth.signing_key enforces it too).
 _MIN_JWT_SECRET_BYTES = 32
 _N = TypeVar("_N", int, float)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -32,6 +34,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     redis_prefix: str = "collab"
+    trusted_proxies: tuple[Network, ...] = ()
     jwt_secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -78,6 +81,7 @@ class Settings:
             database_url=database_url,
             redis_url=redis_url,
             redis_prefix=env.first("COLLAB_REDIS_PREFIX") or defaults.redis_prefix,
+            trusted_proxies=parse_networks(env.first("COLLAB_TRUSTED_PROXIES")),
             jwt_secret=jwt_secret,
             host=env.first("COLLAB_HOST") or defaults.host,
             port=env.integer("COLLAB_PORT", defaults.port, low=0, high=65535),
@@ -174,3 +178,19 @@ def _check_jwt_secret(secret: str | None) -> None:
             f"COLLAB_JWT_SECRET must be at least {_MIN_JWT_SECRET_BYTES} bytes long"
             f" (got {len(secret.encode())})"
         )
+
+
+
+def parse_networks(spec: str, variable: str = "COLLAB_TRUSTED_PROXIES") -> tuple[Network, ...]:
+    """Parse a comma-separated list of IP addresses or CIDR networks.
+
+    Raises:
+        ConfigError: an entry is not an address or network.
+    """
+    networks = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigError(f"{variable}: {entry!r} is not an IP address or network") from None
+    return tuple(networks)
