@@ -6,6 +6,7 @@ the embedded default (SQLite under ./data, in-process relay and jobs).
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,15 +16,18 @@ from tests.support.nodes import REPO_ROOT, running_node
 
 
 def test_make_run_migrates_then_serves() -> None:
+    # Under `make test` the parent make's flags would add "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     dry = subprocess.run(
-        ["make", "-n", "run", "RUNTIME_STAMP=pyproject.toml"],
+        ["make", "-n", "--no-print-directory", "run", "RUNTIME_STAMP=pyproject.toml"],
         cwd=REPO_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
     )
-    commands = [line.strip() for line in dry.stdout.splitlines()]
+    commands = [line.strip() for line in dry.stdout.splitlines() if "collab" in line]
     assert commands[-2:] == [".venv/bin/collab migrate", "exec .venv/bin/collab serve"]
 
 
