@@ -83,3 +83,13 @@ async def add_document(app: web.Application, project_id: str) -> str:
         await conn.execute(_DOCUMENT, doc_id, project_id, "other.py", time.time())
         await create_log(conn, doc_id)
     return doc_id
+
+
+def ws_path(seeded: Seeded, who: str) -> str:
+    """The WebSocket path of the seeded document with ``who``'s token."""
+    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
+
+
+def bearer(seeded: Seeded, who: str) -> dict[str, str]:
+    """An ``Authorization`` header with ``who``'s token."""
+    return {"Authorization": f"Bearer {seeded.tokens[who]}"}

@@ -15,15 +15,7 @@ from eventstore.keys import DATABASE
 from eventstore.verify import verify_log
 from tests.conftest import Client
 from tests.realtime.pyclient import PyClient, connect
-from tests.realtime.seed import Seeded
-
-
-def url(seeded: Seeded, who: str) -> str:
-    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
-
-
-def bearer(seeded: Seeded, who: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {seeded.tokens[who]}"}
+from tests.realtime.seed import Seeded, bearer, ws_path
 
 
 async def type_slowly(client: PyClient, words: list[str]) -> None:
@@ -39,7 +31,7 @@ async def get_json(client: Client, path: str, seeded: Seeded, who: str = "owner"
 
 
 async def test_history_pages_through_the_log(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "editor"), client_id=2) as editor:
+    async with connect(client, ws_path(seeded, "editor"), client_id=2) as editor:
         await type_slowly(editor, ["a", "b", "c", "d", "e"])
     base = f"/api/documents/{seeded.doc_id}/history"
     first = await get_json(client, f"{base}?limit=2", seeded, "viewer")
@@ -62,8 +54,8 @@ async def test_history_pages_through_the_log(client: Client, seeded: Seeded) -> 
 
 async def test_blame_attributes_each_character(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as owner,
-        connect(client, url(seeded, "editor"), client_id=2) as editor,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as owner,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as editor,
     ):
         owner.text += "héllo "
         await editor.wait_text("héllo ")
@@ -79,8 +71,8 @@ async def test_blame_attributes_each_character(client: Client, seeded: Seeded) -
 
 async def test_restore_appends_an_event_clients_see_live(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as owner,
-        connect(client, url(seeded, "viewer"), client_id=3) as viewer,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as owner,
+        connect(client, ws_path(seeded, "viewer"), client_id=3) as viewer,
     ):
         await type_slowly(owner, ["one", " two", " three 😀"])
         await viewer.wait_text("one two three 😀")
@@ -114,7 +106,7 @@ async def test_restore_rules(client: Client, seeded: Seeded) -> None:
 
 
 async def test_fork_starts_a_new_log_with_one_fork_event(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "owner"), client_id=1) as owner:
+    async with connect(client, ws_path(seeded, "owner"), client_id=1) as owner:
         await type_slowly(owner, ["alpha", " beta"])
     response = await client.post(
         f"/api/documents/{seeded.doc_id}/fork",
@@ -154,7 +146,7 @@ async def read_events(response: Any, count: int) -> list[tuple[int, dict[str, An
 
 
 async def test_change_feed_replays_then_follows_live(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "owner"), client_id=1) as owner:
+    async with connect(client, ws_path(seeded, "owner"), client_id=1) as owner:
         await type_slowly(owner, ["x", "y"])
         path = f"/api/documents/{seeded.doc_id}/changes?after=0"
         async with client.get(path, headers=bearer(seeded, "viewer")) as feed:

@@ -14,16 +14,12 @@ from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from tests.conftest import Client
 from tests.realtime.pyclient import PyClient, connect
-from tests.realtime.seed import Seeded
+from tests.realtime.seed import Seeded, ws_path
 
 # PITFALLS item 1: 18 bytes that cost yrs ~0.5 s of CPU and ~500 MB before failing.
 SLOW_UPDATE = bytes.fromhex("c7a1c7bea123bad982aa9d994297a04a1fe4")
 # Well-formed on the wire, but yrs refuses it (a GC struct flagged with an origin).
 REFUSED_BY_YRS = bytes.fromhex("010107038007010702066162f09f988000")
-
-
-def url(seeded: Seeded, who: str) -> str:
-    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
 
 
 async def echo_latency(a: PyClient, b: PyClient, marker: str) -> float:
@@ -57,9 +53,9 @@ async def test_hostile_frame_closes_only_the_sender(
     frame, code = HOSTILE_FRAMES[name]
     log = EventLog(client.app[DATABASE])
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as b,
-        connect(client, url(seeded, "editor"), client_id=66) as attacker,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "editor"), client_id=66) as attacker,
     ):
         a.text += "before;"
         await b.wait_text("before;")
@@ -73,15 +69,15 @@ async def test_hostile_frame_closes_only_the_sender(
 
 
 async def test_text_frame_is_malformed(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "editor"), client_id=5) as c:
+    async with connect(client, ws_path(seeded, "editor"), client_id=5) as c:
         await c.ws.send_str("hello")
         assert await c.wait_closed() == 4400
 
 
 async def test_oversized_message_is_4413(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as big,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as big,
     ):
         await big.ws.send_bytes(sync_message(SyncType.UPDATE, bytes(9 * 1024 * 1024)))
         assert await big.wait_closed(within=10) == 4413
@@ -92,9 +88,9 @@ async def test_oversized_message_is_4413(client: Client, seeded: Seeded) -> None
 
 async def test_message_flood_is_rate_limited(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as b,
-        connect(client, url(seeded, "editor"), client_id=3) as flood,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "editor"), client_id=3) as flood,
     ):
         query = write_var_uint(3)  # query awareness: cheap, but still a message
         for _ in range(10_000):
@@ -109,8 +105,8 @@ async def test_presence_flood_of_client_ids_is_capped(client: Client, seeded: Se
     from collab.protocol import AwarenessEntry, encode_awareness
 
     async with (
-        connect(client, url(seeded, "editor"), client_id=2) as spammer,
-        connect(client, url(seeded, "owner"), client_id=1) as watcher,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as spammer,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as watcher,
     ):
         entries = [AwarenessEntry(1000 + i, 1, {"n": i}) for i in range(100)]
         await spammer.ws.send_bytes(awareness_message(encode_awareness(entries)))
@@ -121,8 +117,8 @@ async def test_presence_flood_of_client_ids_is_capped(client: Client, seeded: Se
 
 async def test_huge_presence_state_is_dropped(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "editor"), client_id=2) as b,
-        connect(client, url(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
     ):
         await a.set_presence({"blob": "x" * 100_000})
         await a.set_presence({"cursor": 1}, clock=2)
@@ -139,7 +135,7 @@ async def test_one_user_cannot_multiply_its_rate_with_more_sockets(
         for i in range(4):
             sockets.append(
                 await stack.enter_async_context(
-                    connect(client, url(seeded, "editor"), client_id=100 + i)
+                    connect(client, ws_path(seeded, "editor"), client_id=100 + i)
                 )
             )
         query = write_var_uint(3)

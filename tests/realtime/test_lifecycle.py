@@ -18,20 +18,12 @@ from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from tests.conftest import Client
 from tests.realtime.pyclient import connect
-from tests.realtime.seed import Seeded, seed
-
-
-def url(seeded: Seeded, who: str) -> str:
-    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
-
-
-def bearer(seeded: Seeded, who: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {seeded.tokens[who]}"}
+from tests.realtime.seed import Seeded, bearer, seed, ws_path
 
 
 async def test_removed_member_is_closed_within_a_second(client: Client, seeded: Seeded) -> None:
     editor_id = seeded.users["editor"].id
-    async with connect(client, url(seeded, "editor"), client_id=2) as editor:
+    async with connect(client, ws_path(seeded, "editor"), client_id=2) as editor:
         started = time.perf_counter()
         response = await client.delete(
             f"/api/projects/{seeded.project_id}/members/{editor_id}",
@@ -45,8 +37,8 @@ async def test_removed_member_is_closed_within_a_second(client: Client, seeded: 
 async def test_demoted_member_becomes_read_only_at_once(client: Client, seeded: Seeded) -> None:
     editor_id = seeded.users["editor"].id
     async with (
-        connect(client, url(seeded, "editor"), client_id=2) as editor,
-        connect(client, url(seeded, "owner"), client_id=1) as owner,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as editor,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as owner,
     ):
         editor.text += "before "
         await owner.wait_text("before ")
@@ -66,7 +58,7 @@ async def test_demoted_member_becomes_read_only_at_once(client: Client, seeded: 
 
 
 async def test_deleted_document_closes_its_connections(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "editor"), client_id=2) as editor:
+    async with connect(client, ws_path(seeded, "editor"), client_id=2) as editor:
         response = await client.delete(
             f"/api/documents/{seeded.doc_id}", headers=bearer(seeded, "owner")
         )
@@ -88,7 +80,7 @@ async def test_concurrent_first_connections_share_one_load(client: Client, seede
     manager._load = counting_load  # type: ignore[method-assign]
     async with asyncio.TaskGroup() as group:
         clients = [
-            group.create_task(_connect_and_hold(client, url(seeded, "editor"), 10 + i))
+            group.create_task(_connect_and_hold(client, ws_path(seeded, "editor"), 10 + i))
             for i in range(8)
         ]
     assert loads == 1
@@ -107,9 +99,9 @@ async def test_connections_per_document_are_capped(
     client = await aiohttp_client(app)
     seeded = await seed(app, {"owner": Role.OWNER})
     async with (
-        connect(client, url(seeded, "owner"), client_id=1),
-        connect(client, url(seeded, "owner"), client_id=2),
-        connect(client, url(seeded, "owner"), client_id=3, sync=False) as third,
+        connect(client, ws_path(seeded, "owner"), client_id=1),
+        connect(client, ws_path(seeded, "owner"), client_id=2),
+        connect(client, ws_path(seeded, "owner"), client_id=3, sync=False) as third,
     ):
         assert await third.wait_closed() == 4429
 
@@ -123,8 +115,8 @@ async def test_client_that_stops_reading_is_disconnected(
     client = await aiohttp_client(app)
     seeded = await seed(app, {"owner": Role.OWNER, "viewer": Role.VIEWER})
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as writer,
-        connect(client, url(seeded, "viewer"), client_id=2) as stalled,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as writer,
+        connect(client, ws_path(seeded, "viewer"), client_id=2) as stalled,
     ):
         room = client.app[ROOMS].get(seeded.doc_id)
         assert room is not None
@@ -140,8 +132,8 @@ async def test_updates_are_committed_in_groups(client: Client, seeded: Seeded) -
     commits_before = _commit_count()
     events_before = EVENTS_APPENDED._value.get()
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
     ):
         for i in range(200):
             a.text += "a"

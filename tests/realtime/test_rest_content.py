@@ -19,19 +19,11 @@ from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from tests.conftest import Client
 from tests.realtime.pyclient import connect
-from tests.realtime.seed import Seeded, seed
-
-
-def url(seeded: Seeded, who: str) -> str:
-    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
-
-
-def bearer(seeded: Seeded, who: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {seeded.tokens[who]}"}
+from tests.realtime.seed import Seeded, bearer, seed, ws_path
 
 
 async def test_content_and_state_match_the_clients(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "editor"), client_id=2) as editor:
+    async with connect(client, ws_path(seeded, "editor"), client_id=2) as editor:
         editor.text += "héllo 😀 wörld"
         await asyncio.sleep(0.05)
         content = await client.get(
@@ -61,7 +53,7 @@ async def test_content_is_hidden_from_strangers_and_anonymous(
 
 
 async def test_content_at_an_earlier_seq(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "editor"), client_id=2) as editor:
+    async with connect(client, ws_path(seeded, "editor"), client_id=2) as editor:
         for word in ("a", "b", "c"):
             editor.text += word
             await asyncio.sleep(0.02)
@@ -73,8 +65,8 @@ async def test_content_at_an_earlier_seq(client: Client, seeded: Seeded) -> None
 
 async def test_awareness_is_never_written_to_the_log(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
     ):
         for clock in range(1, 20):
             await a.set_presence({"cursor": clock}, clock=clock)
@@ -90,12 +82,12 @@ async def test_expired_token_keeps_an_open_connection_working(
     client = await aiohttp_client(app)
     seeded = await seed(app, {"owner": Role.OWNER, "editor": Role.EDITOR})
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
     ):
         await asyncio.sleep(1 + TOKEN_LEEWAY + 0.5)  # both tokens have now expired
         a.text += "still editing"
         await b.wait_text("still editing")
         # A new connection with the same token is refused.
-        async with connect(client, url(seeded, "owner"), client_id=3, sync=False) as again:
+        async with connect(client, ws_path(seeded, "owner"), client_id=3, sync=False) as again:
             assert await again.wait_closed() == 4401

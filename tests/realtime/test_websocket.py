@@ -9,17 +9,13 @@ from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from tests.conftest import Client
 from tests.realtime.pyclient import connect
-from tests.realtime.seed import Seeded
-
-
-def url(seeded: Seeded, who: str) -> str:
-    return f"/ws/{seeded.doc_id}?token={seeded.tokens[who]}"
+from tests.realtime.seed import Seeded, ws_path
 
 
 async def test_update_reaches_second_client_and_the_log(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "owner"), client_id=1) as a,
-        connect(client, url(seeded, "editor"), client_id=2) as b,
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as b,
     ):
         a.text += "hello"
         await b.wait_text("hello")
@@ -33,17 +29,17 @@ async def test_update_reaches_second_client_and_the_log(client: Client, seeded: 
 
 
 async def test_late_joiner_gets_the_whole_text(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "owner"), client_id=1) as a:
+    async with connect(client, ws_path(seeded, "owner"), client_id=1) as a:
         a.text += "abc"
         await asyncio.sleep(0.05)
-        async with connect(client, url(seeded, "viewer"), client_id=2) as late:
+        async with connect(client, ws_path(seeded, "viewer"), client_id=2) as late:
             assert str(late.text) == "abc"
 
 
 async def test_viewer_updates_are_dropped(client: Client, seeded: Seeded) -> None:
     async with (
-        connect(client, url(seeded, "viewer"), client_id=3) as viewer,
-        connect(client, url(seeded, "editor"), client_id=2) as editor,
+        connect(client, ws_path(seeded, "viewer"), client_id=3) as viewer,
+        connect(client, ws_path(seeded, "editor"), client_id=2) as editor,
     ):
         viewer.text += "spam"
         editor.text += "ok"
@@ -55,13 +51,13 @@ async def test_viewer_updates_are_dropped(client: Client, seeded: Seeded) -> Non
 
 
 async def test_reconnect_without_edits_appends_nothing(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "owner"), client_id=1) as a:
+    async with connect(client, ws_path(seeded, "owner"), client_id=1) as a:
         a.text += "x"
         await asyncio.sleep(0.05)
     log = EventLog(client.app[DATABASE])
     assert (await log.head(seeded.doc_id)).seq == 1
     for _ in range(50):
-        async with connect(client, url(seeded, "owner"), client_id=1) as again:
+        async with connect(client, ws_path(seeded, "owner"), client_id=1) as again:
             assert str(again.text) == "x"  # same client id: nothing new to send
     assert (await log.head(seeded.doc_id)).seq == 1
 
@@ -70,7 +66,7 @@ async def test_token_and_document_are_checked(client: Client, seeded: Seeded) ->
     cases = {
         f"/ws/{seeded.doc_id}": 4401,
         f"/ws/{seeded.doc_id}?token=garbage": 4401,
-        url(seeded, "stranger"): 4404,
+        ws_path(seeded, "stranger"): 4404,
         f"/ws/unknown-doc?token={seeded.tokens['owner']}": 4404,
     }
     for path, code in cases.items():
@@ -79,9 +75,9 @@ async def test_token_and_document_are_checked(client: Client, seeded: Seeded) ->
 
 
 async def test_presence_is_relayed_stamped_and_removed(client: Client, seeded: Seeded) -> None:
-    async with connect(client, url(seeded, "editor"), client_id=2) as b:
+    async with connect(client, ws_path(seeded, "editor"), client_id=2) as b:
         await b.set_presence({"cursor": 0})
-        async with connect(client, url(seeded, "owner"), client_id=1) as a:
+        async with connect(client, ws_path(seeded, "owner"), client_id=1) as a:
             await a.wait_for(lambda: 2 in a.presence)
             await a.set_presence({"cursor": 3, "user": {"name": "Mallory", "color": "red"}})
             await b.wait_for(lambda: 1 in b.presence)
@@ -93,7 +89,7 @@ async def test_presence_is_relayed_stamped_and_removed(client: Client, seeded: S
             await a.ws.send_bytes(_presence_of(2, {"cursor": 99}))
             await a.set_presence({"cursor": 4}, clock=2)
             await b.wait_for(lambda: (b.presence.get(1) or {}).get("cursor") == 4)
-            async with connect(client, url(seeded, "viewer"), client_id=3) as c:
+            async with connect(client, ws_path(seeded, "viewer"), client_id=3) as c:
                 await c.wait_for(lambda: 2 in c.presence)
                 editor = {"id": seeded.users["editor"].id, "name": "Editor"}
                 assert c.presence[2] == {"cursor": 0, "user": editor}
