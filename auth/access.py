@@ -134,4 +134,3 @@ def _check(role: Role | None, minimum: Role, what: str) -> Role:
     if role < minimum:
         raise RoleTooLowError(f"this needs the {minimum.label} role; you are {role.label}")
     return role
-

@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
-from marshmallow import Schema
 
 from auth.errors import InvalidCredentialsError, InvalidTokenError
 from auth.keys import CURRENT_USER, RATE_LIMITER, TOKEN_SIGNER
@@ -26,6 +25,7 @@ from auth.schemas import (
 from auth.sessions import TokenPair, end_session, rotate_session, start_session
 from auth.users import create_user, get_credentials, get_user, set_password_hash
 from eventstore.keys import DATABASE
+from webcore.validation import body
 
 routes = web.RouteTableDef()
 _TAGS = ["auth"]
@@ -50,7 +50,7 @@ async def register(request: web.Request) -> web.Response:
     # Every attempt counts (none is given back): this bounds account creation
     # and email probing (409) per address.
     await request.app[RATE_LIMITER].acquire("register:addr:" + _address(request))
-    data = await _payload(request, RegisterRequestSchema)
+    data = body(request)
     password_hash = await hash_password(data["password"])
     user = await create_user(
         request.app[DATABASE],
@@ -80,7 +80,7 @@ async def register(request: web.Request) -> web.Response:
 @response_schema(AuthTokensSchema, 200, description="The account and a new token pair.")
 async def login(request: web.Request) -> web.Response:
     """Exchange email and password for a token pair."""
-    data = await _payload(request, LoginRequestSchema)
+    data = body(request)
     limiter = request.app[RATE_LIMITER]
     keys = ("login:addr:" + _address(request), "login:email:" + _digest(data["email"]))
     await limiter.acquire(*keys)
@@ -104,7 +104,7 @@ async def login(request: web.Request) -> web.Response:
 @response_schema(AuthTokensSchema, 200, description="The account and the next token pair.")
 async def refresh(request: web.Request) -> web.Response:
     """Rotate a refresh token."""
-    data = await _payload(request, RefreshRequestSchema)
+    data = body(request)
     db = request.app[DATABASE]
     pair = await rotate_session(db, request.app[TOKEN_SIGNER], data["refresh_token"])
     user = await get_user(db, pair.user_id)
@@ -130,7 +130,7 @@ async def refresh(request: web.Request) -> web.Response:
 @request_schema(LogoutRequestSchema, required=True)
 async def logout(request: web.Request) -> web.Response:
     """Revoke the caller's refresh token family."""
-    data = await _payload(request, LogoutRequestSchema)
+    data = body(request)
     user = request[CURRENT_USER]
     await end_session(
         request.app[DATABASE], request.app[TOKEN_SIGNER], data["refresh_token"], user.id
@@ -156,14 +156,6 @@ async def _check_password(request: web.Request, email: str, password: str) -> Us
             await set_password_hash(db, credentials.user.id, await hash_password(password))
         return credentials.user
     raise InvalidCredentialsError()
-
-
-async def _payload(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
-    # collab's validation middleware has already answered 400/413/422 for a
-    # bad body. auth may not import collab (dependencies point one way), so
-    # the validated body is loaded again here from aiohttp's cached bytes.
-    loaded: dict[str, Any] = schema().load(await request.json())
-    return loaded
 
 
 def _tokens_json(user: User, pair: TokenPair) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from auth.fields import EmailAddress, Text, iso_time
 from auth.models import User
+from webcore.fields import EmailAddress, Text, iso_time
 
 PASSWORD_MIN = 8
 # argon2 accepts any length, but hashing megabytes per attempt is a cheap DoS.

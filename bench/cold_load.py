@@ -5,7 +5,7 @@ Usage (from the repository root; Postgres is optional)::
     .venv/bin/python -m bench.cold_load [--events 100000] [--tail 250] [--repeat 3]
 
 Builds a log of ``--events`` real edits (the ``rustcode`` trace from
-../shared/traces or ``$COLLAB_TRACES_DIR``, replayed again after its own end
+the repository's traces/ (or ``$COLLAB_TRACES_DIR``), replayed again after its own end
 until there are enough; seeded random typing when the traces are absent), one
 Yjs update per event, plus one snapshot ``--tail`` events before the head (a
 node snapshots every 500 events, so 250 is the average tail). Then it times

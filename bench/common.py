@@ -152,9 +152,9 @@ class Trace:
 
 
 def traces_dir() -> Path:
-    """``$COLLAB_TRACES_DIR``, else ``../shared/traces`` next to the repository."""
+    """``$COLLAB_TRACES_DIR``, else the repository's ``traces/``."""
     configured = os.environ.get(TRACES_ENV, "").strip()
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "traces"
+    return Path(configured) if configured else REPO_ROOT / "traces"
 
 
 def load_trace(name: str) -> Trace:

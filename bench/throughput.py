@@ -4,8 +4,8 @@ Usage (from the repository root; Postgres is optional, the traces are needed)::
 
     .venv/bin/python -m bench.throughput [--trace sveltecomponent] [--rate 500]
 
-One client replays the transactions of a trace from ../shared/traces (or
-``$COLLAB_TRACES_DIR``), one Yjs update each, as fast as it can (or ``--rate``
+One client replays the transactions of a trace from the repository's traces/
+(or ``$COLLAB_TRACES_DIR``), one Yjs update each, as fast as it can (or ``--rate``
 per second), while ``--watchers`` clients watch. The targets are one ``collab
 serve`` node on SQLite (the embedded default), one on Postgres, and the npm
 y-websocket reference server (in memory, no log).
@@ -56,7 +56,7 @@ from bench.common import (
     trace_updates,
 )
 from collab.config import Settings
-from collab.protocol import SyncType, sync_message
+from collab.realtime.protocol import SyncType, sync_message
 from tests.realtime.pyclient import PyClient, connect
 from tests.support.yjs import YjsHarnessError, reference_server
 

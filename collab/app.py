@@ -19,24 +19,25 @@ from auth.middleware import auth_middleware
 from auth.ratelimit import create_rate_limiter
 from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
-from collab import content, documents, feed, history, members, ops, projects, versions
+from collab.api import content, documents, feed, history, members, ops, projects, versions
+from collab.api.demo import setup_demo
+from collab.api.feed import close_feeds
+from collab.api.openapi import setup_openapi
 from collab.config import Settings
-from collab.demo import setup_demo
-from collab.feed import CHANGE_SIGNALS, ChangeSignals, close_feeds
 from collab.forwarded import forwarded_middleware
-from collab.keys import REDIS, SETTINGS, USER_BUCKETS, WEBSOCKETS
+from collab.keys import READINESS_CHECKS, REDIS, SETTINGS
 from collab.metrics import metrics_handler
-from collab.middlewares import error_middleware, request_id_middleware
-from collab.openapi import setup_openapi
-from collab.ops import READINESS_CHECKS
-from collab.peers import UserBuckets
-from collab.realtime import rooms_ctx
-from collab.validation import validation_middleware
-from collab.websocket import close_websockets, ws_handler
+from collab.realtime.budgets import UserBuckets
+from collab.realtime.endpoint import close_websockets, ws_handler
+from collab.realtime.keys import CHANGE_SIGNALS, USER_BUCKETS, WEBSOCKETS
+from collab.realtime.lifecycle import rooms_ctx
+from collab.realtime.signals import ChangeSignals
 from eventstore import apply_migrations, open_database
 from eventstore.keys import DATABASE
 from executor import routes as job_routes
 from executor.context import jobs_ctx
+from webcore.middlewares import error_middleware, request_id_middleware
+from webcore.validation import validation_middleware
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.redis_url:
         app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(rate_limiter_ctx)
-    app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=ops.READINESS_CHECKS))
+    app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=READINESS_CHECKS))
     app.cleanup_ctx.append(rooms_ctx)
     app.on_shutdown.append(close_websockets)
     app.on_shutdown.append(close_feeds)

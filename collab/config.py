@@ -180,7 +180,6 @@ def _check_jwt_secret(secret: str | None) -> None:
         )
 
 
-
 def parse_networks(spec: str, variable: str = "COLLAB_TRUSTED_PROXIES") -> tuple[Network, ...]:
     """Parse a comma-separated list of IP addresses or CIDR networks.
 

@@ -1,18 +1,15 @@
-"""Typed application state owned by the collab package."""
+"""Typed application state owned by the app itself (the realtime engine keeps its own)."""
 
 from __future__ import annotations
 
-import weakref
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from collab.config import Settings
-from collab.peers import UserBuckets
-from collab.room_registry import RoomManager
 
 SETTINGS = web.AppKey("collab.settings", Settings)
 REDIS = web.AppKey("collab.redis", aioredis.Redis)
-WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])
-ROOMS = web.AppKey("collab.rooms", RoomManager)
-USER_BUCKETS = web.AppKey("collab.user_buckets", UserBuckets)
+# Extra named checks for /readyz: each returns True, False or a status word.
+READINESS_CHECKS = web.AppKey("collab.readiness_checks", list[tuple[str, Callable[[], object]]])

@@ -21,8 +21,6 @@ class Dialect:
     # Row lock on SELECT: Postgres needs it to serialise appends to one
     # document; SQLite has a single writer, so a plain SELECT suffices.
     for_update: str
-    # Case-insensitive LIKE for searches.
-    ilike: str
 
     def translate(self, sql: str) -> str:
         """Rewrite ``$n`` parameters for this engine."""
@@ -31,5 +29,5 @@ class Dialect:
         return sql
 
 
-POSTGRES = Dialect(name="postgres", for_update=" FOR UPDATE", ilike="ILIKE")
-SQLITE = Dialect(name="sqlite", for_update="", ilike="LIKE")
+POSTGRES = Dialect(name="postgres", for_update=" FOR UPDATE")
+SQLITE = Dialect(name="sqlite", for_update="")

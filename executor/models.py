@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from auth.fields import iso_time
 from eventstore import Row
+from webcore.fields import iso_time
 
 QUEUED = "queued"
 RUNNING = "running"

@@ -6,10 +6,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from auth.fields import Text
 from executor.languages import LANGUAGES
 from executor.models import STATUSES
 from executor.sandbox import MAX_WALL_MS
+from webcore.fields import Text
 
 DEFAULT_TIMEOUT_MS = 10_000
 MAX_SOURCE_BYTES = 256 * 1024

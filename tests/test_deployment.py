@@ -1,4 +1,4 @@
-"""The deployment files agree with each other and with the configuration contract.
+"""The deployment files agree with each other and with the documented configuration.
 
 No Docker engine runs here, so these tests read docker-compose.yml, the
 Dockerfile and the HAProxy config and check what ``docker compose up`` relies
@@ -37,7 +37,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 APP_NODES = ("node1", "node2")
 APP_PORT = 8080
-# The variables of the contract (CONTRACT.md §1) every node must set explicitly.
+# The documented variables (docs/configuration.md) every node must set explicitly.
 NODE_VARIABLES = {
     "COLLAB_DATABASE_URL",
     "COLLAB_REDIS_URL",
@@ -126,7 +126,7 @@ def test_postgres_and_redis_have_health_checks(services: dict[str, dict[str, Any
 
 
 @pytest.mark.parametrize("name", APP_NODES)
-def test_node_environment_matches_the_contract(
+def test_node_environment_matches_the_documentation(
     services: dict[str, dict[str, Any]], name: str
 ) -> None:
     env = environment(services[name])

@@ -66,7 +66,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """Check the contract's error shape and return its ``error`` object."""
+    """Check the JSON error shape and return its ``error`` object."""
     assert response.status == status, await response.text()
     assert response.content_type == "application/json"
     body = await response.json()

@@ -10,9 +10,9 @@ from pytest_aiohttp import AiohttpClient
 from auth.keys import TOKEN_SIGNER
 from auth.middleware import auth_middleware, public
 from auth.tokens import TokenSigner
-from collab.middlewares import error_middleware
 from tests.auth.fixtures import Client, assert_error
 from tests.conftest import TEST_SECRET
+from webcore.middlewares import error_middleware
 
 
 async def _ok(request: web.Request) -> web.Response:

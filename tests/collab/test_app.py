@@ -31,17 +31,17 @@ from pytest_aiohttp import AiohttpClient
 from auth.middleware import public
 from collab.app import create_app
 from collab.config import Settings
-from collab.validation import body
 from tests.conftest import TEST_SECRET, Client
 from tests.support.nodes import RunningNode, running_node
 from tests.support.tcpproxy import ProxyMode, TcpProxy
+from webcore.validation import body
 
 pytestmark = pytest.mark.timeout(60)
 
-# POST/PUT/PATCH routes of the contract that take no body.
+# POST/PUT/PATCH routes of the public API that take no body.
 BODYLESS = {("POST", "/api/jobs/{job_id}/cancel")}
-# Every REST route of CONTRACT.md §3 (Operations and the demo page aside).
-CONTRACT_ROUTES = {
+# Every public REST route (operations and the demo page aside).
+PUBLIC_ROUTES = {
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/refresh"),
@@ -305,10 +305,10 @@ async def test_every_api_route_is_described_with_schemas(client: Client) -> None
     assert not problems, "routes not fully described in OpenAPI:\n" + "\n".join(problems)
 
 
-async def test_every_contract_route_is_registered(client: Client) -> None:
+async def test_every_public_route_is_registered(client: Client) -> None:
     _, routes = await _spec_and_routes(client)
-    missing = sorted(CONTRACT_ROUTES - routes, key=lambda r: (r[1], r[0]))
-    assert not missing, "contract routes not registered:\n" + "\n".join(
+    missing = sorted(PUBLIC_ROUTES - routes, key=lambda r: (r[1], r[0]))
+    assert not missing, "public routes not registered:\n" + "\n".join(
         f"{m} {p}" for m, p in missing
     )
 

@@ -2,7 +2,7 @@
 against every kind of caller, from one table.
 
 The table is checked against the router, so a route added without a row
-here fails the suite. Statuses are the contract's: anonymous 401,
+here fails the suite. Statuses are the API's: anonymous 401,
 non-member 404 (a project's existence never leaks), role too low 403.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from auth import routes as auth_routes
-from collab import documents, members, projects
+from collab.api import documents, members, projects
 from tests.auth.fixtures import PASSWORD, Account, Client, Team, create_account, create_team
 from tests.auth.fixtures import cheap_passwords as cheap_passwords
 

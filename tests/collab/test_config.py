@@ -58,7 +58,7 @@ def assert_one_clear_line(stderr: str, *needles: str) -> None:
 # --- Settings.from_env ------------------------------------------------------------
 
 
-def test_defaults_match_the_contract() -> None:
+def test_defaults_match_the_documentation() -> None:
     settings = Settings.from_env({})
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///./data/collab.db"
     assert not settings.is_postgres
@@ -69,7 +69,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.data_dir == Path("data")
 
 
-def test_every_contract_variable_is_read() -> None:
+def test_every_documented_variable_is_read() -> None:
     settings = Settings.from_env(
         {
             "COLLAB_DATABASE_URL": "postgresql://u@db:5432/collab",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from aiohttp import web
 
-from collab import revocation
+from collab.realtime.access import AccessChanges
 from eventstore.keys import DATABASE
 from tests.auth.fixtures import Client, assert_error, create_document, create_team
 from tests.auth.fixtures import cheap_passwords as cheap_passwords
@@ -116,10 +115,10 @@ async def test_create_rejects_invalid_fields(
 async def test_delete_removes_the_log(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     deleted: list[list[str]] = []
 
-    async def record(app: web.Application, doc_ids: list[str]) -> None:
+    async def record(self: AccessChanges, doc_ids: list[str]) -> None:
         deleted.append(doc_ids)
 
-    monkeypatch.setattr(revocation, "documents_deleted", record)
+    monkeypatch.setattr(AccessChanges, "documents_deleted", record)
     team = await create_team(client)
     response = await client.delete(f"/api/documents/{team.doc_id}", headers=team.owner.headers)
     assert response.status == 204

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
-from collab import revocation
+from collab.realtime.access import AccessChanges
 from tests.auth.fixtures import (
     Client,
     Team,
@@ -20,13 +19,13 @@ from tests.auth.fixtures import cheap_passwords as cheap_passwords
 
 @pytest.fixture
 def access_changes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Calls of ``revocation.access_changed`` as (project_id, user_id)."""
+    """Calls of ``AccessChanges.member_changed`` as (project_id, user_id)."""
     calls: list[tuple[str, str]] = []
 
-    async def record(app: web.Application, project_id: str, user_id: str) -> None:
+    async def record(self: AccessChanges, project_id: str, user_id: str) -> None:
         calls.append((project_id, user_id))
 
-    monkeypatch.setattr(revocation, "access_changed", record)
+    monkeypatch.setattr(AccessChanges, "member_changed", record)
     return calls
 
 

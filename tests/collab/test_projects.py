@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from collab import revocation
+from collab.realtime.access import AccessChanges
 from eventstore.keys import DATABASE
 from tests.auth.fixtures import (
     Client,
@@ -95,10 +95,10 @@ async def test_delete_removes_members_documents_and_logs(
 ) -> None:
     deleted: list[list[str]] = []
 
-    async def record(app: object, doc_ids: list[str]) -> None:
+    async def record(self: AccessChanges, doc_ids: list[str]) -> None:
         deleted.append(sorted(doc_ids))
 
-    monkeypatch.setattr(revocation, "documents_deleted", record)
+    monkeypatch.setattr(AccessChanges, "documents_deleted", record)
     owner = await create_account(client)
     viewer = await create_account(client)
     project_id = await create_project(client, owner)

@@ -1,4 +1,4 @@
-"""Bad input to project, member and document routes: the contract's 4xx, data unchanged."""
+"""Bad input to project, member and document routes: the documented 4xx, data unchanged."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 from playwright.async_api import expect as pw_expect
 
-from collab.demo import STATIC_DIR
+from collab.api.demo import STATIC_DIR
 from tests.services import services_required
 from tests.support.nodes import REPO_ROOT, RunningNode, running_node
 

@@ -1,4 +1,4 @@
-"""pycrdt failures, panics included, become ordinary exceptions (PITFALLS 2)."""
+"""pycrdt failures, panics included (BaseException in pyo3), become ordinary exceptions."""
 
 from __future__ import annotations
 

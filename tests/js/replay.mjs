@@ -5,7 +5,7 @@
 // stdout: {"text": "<getText('content')>", "state": "<base64 encodeStateAsUpdate>"}
 //
 // The updates are applied one by one, in the given order, to a fresh Y.Doc: that is what
-// a server replaying its log does, and Yjs (unlike pycrdt, see PITFALLS item 3) keeps an
+// a server replaying its log does, and Yjs (unlike pycrdt, which integrates an update whose predecessor is missing) keeps an
 // update whose dependencies are missing pending until they arrive, so comparing both
 // results catches ordering bugs. On bad input it prints {"error": ...} and exits with 1.
 

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from pycrdt import Doc, Text, TransactionEvent
 
-from collab.protocol import (
+from collab.realtime.protocol import (
     AwarenessEntry,
     AwarenessMessage,
     SyncMessage,

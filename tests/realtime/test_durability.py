@@ -15,7 +15,7 @@ import pytest
 
 from auth.access import Role
 from auth.tokens import TokenSigner
-from collab.protocol import Reader
+from collab.realtime.protocol import Reader
 from eventstore import apply_migrations, open_database
 from eventstore.eventlog import EventLog
 from eventstore.replay import document_text, rebuild

@@ -9,7 +9,7 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from collab.keys import ROOMS
+from collab.realtime.keys import ROOMS
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from eventstore.verify import verify_log

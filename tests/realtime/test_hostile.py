@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from collab.protocol import SyncType, awareness_message, sync_message, write_var_uint
+from collab.realtime.protocol import SyncType, awareness_message, sync_message, write_var_uint
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from tests.conftest import Client
 from tests.realtime.pyclient import PyClient, connect
 from tests.realtime.seed import Seeded, ws_path
 
-# PITFALLS item 1: 18 bytes that cost yrs ~0.5 s of CPU and ~500 MB before failing.
+# 18 bytes that cost yrs ~0.5 s of CPU and ~500 MB before failing.
 SLOW_UPDATE = bytes.fromhex("c7a1c7bea123bad982aa9d994297a04a1fe4")
 # Well-formed on the wire, but yrs refuses it (a GC struct flagged with an origin).
 REFUSED_BY_YRS = bytes.fromhex("010107038007010702066162f09f988000")
@@ -102,7 +102,7 @@ async def test_message_flood_is_rate_limited(client: Client, seeded: Seeded) -> 
 
 
 async def test_presence_flood_of_client_ids_is_capped(client: Client, seeded: Seeded) -> None:
-    from collab.protocol import AwarenessEntry, encode_awareness
+    from collab.realtime.protocol import AwarenessEntry, encode_awareness
 
     async with (
         connect(client, ws_path(seeded, "editor"), client_id=2) as spammer,

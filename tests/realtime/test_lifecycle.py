@@ -11,8 +11,8 @@ from pytest_aiohttp import AiohttpClient
 from auth.access import Role
 from collab.app import create_app
 from collab.config import Settings
-from collab.keys import ROOMS
 from collab.metrics import COMMIT_SECONDS, EVENTS_APPENDED
+from collab.realtime.keys import ROOMS
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from eventstore.replay import document_text

@@ -13,9 +13,9 @@ from pytest_aiohttp import AiohttpClient
 from auth.access import Role
 from collab.app import create_app
 from collab.config import Settings
-from collab.keys import ROOMS
-from collab.relay import LocalRelay
-from collab.rooms import Room, RoomConfig
+from collab.realtime.keys import ROOMS
+from collab.realtime.relay import LocalRelay
+from collab.realtime.room import Room, RoomConfig
 from eventstore import Database
 from eventstore.crdt import text_of
 from eventstore.eventlog import EventLog

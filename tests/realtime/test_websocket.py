@@ -97,6 +97,6 @@ async def test_presence_is_relayed_stamped_and_removed(client: Client, seeded: S
 
 
 def _presence_of(client_id: int, state: dict[str, object]) -> bytes:
-    from collab.protocol import AwarenessEntry, awareness_message, encode_awareness
+    from collab.realtime.protocol import AwarenessEntry, awareness_message, encode_awareness
 
     return awareness_message(encode_awareness([AwarenessEntry(client_id, 5, state)]))

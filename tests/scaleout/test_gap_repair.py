@@ -7,8 +7,8 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from collab.relay import LocalRelay, UpdateCommitted
-from collab.rooms import Room, RoomConfig
+from collab.realtime.relay import LocalRelay, UpdateCommitted
+from collab.realtime.room import Room, RoomConfig
 from eventstore import Database
 from eventstore.crdt import text_of
 from eventstore.eventlog import EventLog
@@ -66,7 +66,7 @@ async def test_own_events_ahead_of_a_gap_are_not_applied_twice(db: Database) -> 
     room, log = await open_room(db)
     theirs = await other_node_types(log, "ab")
     # Our own commit lands after theirs; the room learns of seq 3 before 1 and 2.
-    room._mark_applied(3)  # as _after_commit does for our own event
+    room.watermark.mark(3)  # as _after_commit does for our own event
     assert room.seq == 0
     await room.relayed_update(relayed(theirs[1]))
     # 1 and 2 are read from the log; 3 (ours, already in the doc) closes the gap.

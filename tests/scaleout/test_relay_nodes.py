@@ -14,8 +14,8 @@ from pytest_aiohttp import AiohttpClient
 from auth.access import Role
 from collab.app import create_app
 from collab.config import Settings
-from collab.keys import ROOMS
-from collab.protocol import SyncMessage, SyncType, decode_message
+from collab.realtime.keys import ROOMS
+from collab.realtime.protocol import SyncMessage, SyncType, decode_message
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from tests.conftest import TEST_SECRET, Client

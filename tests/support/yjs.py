@@ -126,7 +126,7 @@ class YjsReplay:
     """A log rebuilt by the JavaScript Yjs.
 
     ``pending`` is true when some update still waits for a missing predecessor, which
-    Yjs keeps aside where pycrdt may integrate it (PITFALLS item 3).
+    Yjs keeps aside where pycrdt may integrate it anyway.
     """
 
     text: str

@@ -1,0 +1,1 @@
+"""The REST API: one module of routes per resource, with its schemas beside it."""

@@ -1,0 +1,121 @@
+"""Looking back: the event history of a document and who wrote what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import docs, request_schema, response_schema
+from marshmallow import Schema, fields, validate
+
+from auth.access import Role, require_request_document
+from eventstore import Connection
+from eventstore.blame import blame
+from eventstore.eventlog import EventLog
+from eventstore.events import EVENT_KINDS
+from eventstore.keys import DATABASE
+from webcore.fields import iso_time
+from webcore.validation import query
+
+routes = web.RouteTableDef()
+TAGS = ["history"]
+MAX_LIMIT = 1000
+
+_HISTORY = """
+SELECT e.seq, e.kind, e.author_id, u.display_name AS author_name, e.node_id, e.created_at,
+       length(e.payload) AS size
+FROM doc_events e LEFT JOIN users u ON u.id = e.author_id
+WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
+_NAMES = "SELECT id, display_name FROM users WHERE id = $1"
+
+
+class HistoryQuerySchema(Schema):
+    """Paging through the log, oldest first."""
+
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
+class HistoryItemSchema(Schema):
+    """One event of the log (without its update bytes)."""
+
+    seq = fields.Integer()
+    kind = fields.String(validate=validate.OneOf(EVENT_KINDS))
+    author_id = fields.String(allow_none=True)
+    author_name = fields.String(allow_none=True)
+    node_id = fields.String()
+    created_at = fields.DateTime()
+    size = fields.Integer(metadata={"description": "Bytes of the Yjs update."})
+
+
+class HistorySchema(Schema):
+    """A page of history; ``next_after`` is null on the last page."""
+
+    items = fields.List(fields.Nested(HistoryItemSchema))
+    next_after = fields.Integer(allow_none=True)
+
+
+class BlameSpanSchema(Schema):
+    """Characters ``[start, end)`` (UTF-16 code units) inserted by event ``seq``."""
+
+    start = fields.Integer()
+    end = fields.Integer()
+    author_id = fields.String(allow_none=True)
+    author_name = fields.String(allow_none=True)
+    seq = fields.Integer()
+
+
+class BlameSchema(Schema):
+    """Authorship of every character of the current text."""
+
+    seq = fields.Integer()
+    text = fields.String()
+    spans = fields.List(fields.Nested(BlameSpanSchema))
+
+
+@routes.get("/api/documents/{doc_id}/history")
+@docs(tags=TAGS, summary="The document's events, oldest first", description="Viewer or better.")
+@request_schema(HistoryQuerySchema, location="querystring")
+@response_schema(HistorySchema, 200)
+async def get_history(request: web.Request) -> web.Response:
+    """``GET /api/documents/{doc_id}/history?after=SEQ&limit=N``."""
+    access = await require_request_document(request, Role.VIEWER)
+    page = query(request)
+    rows = await request.app[DATABASE].fetch(_HISTORY, access.doc_id, page["after"], page["limit"])
+    items = [{**row, "created_at": iso_time(row["created_at"])} for row in rows]
+    next_after = items[-1]["seq"] if len(items) == page["limit"] else None
+    return web.json_response({"items": items, "next_after": next_after})
+
+
+@routes.get("/api/documents/{doc_id}/blame")
+@docs(
+    tags=TAGS,
+    summary="Who inserted each character",
+    description="Viewer or better. Replays the whole log; spans are in UTF-16 code units.",
+)
+@response_schema(BlameSchema, 200)
+async def get_blame(request: web.Request) -> web.Response:
+    """``GET /api/documents/{doc_id}/blame``."""
+    access = await require_request_document(request, Role.VIEWER)
+    db = request.app[DATABASE]
+    result = await blame(EventLog(db), access.doc_id)
+    names = await _display_names(db, {span.author_id for span in result.spans})
+    spans = [
+        {
+            "start": span.start,
+            "end": span.end,
+            "author_id": span.author_id,
+            "author_name": names.get(span.author_id),
+            "seq": span.seq,
+        }
+        for span in result.spans
+    ]
+    return web.json_response({"seq": result.seq, "text": result.text, "spans": spans})
+
+
+async def _display_names(db: Connection, user_ids: set[str | None]) -> dict[str | None, Any]:
+    names: dict[str | None, Any] = {}
+    for user_id in user_ids - {None}:
+        row = await db.fetchrow(_NAMES, user_id)
+        names[user_id] = None if row is None else row["display_name"]
+    return names

@@ -1,0 +1,1 @@
+"""The real-time engine: the WebSocket endpoint, rooms, presence and the relay between nodes."""

@@ -1,0 +1,149 @@
+"""The real-time endpoint: ``/ws/{doc_id}?token=…`` speaking y-websocket.
+
+The stock y-websocket client cannot send headers, so the access token comes
+in the query string. The upgrade always completes and failures are reported
+with close codes (4401, 4404, …; see ``close_codes``): an HTTP error status would
+only make the client retry forever without saying why.
+
+An access token is checked once, at connect. A connection whose token
+expires while open keeps working until it reconnects; revocation (removal or
+demotion) is what cuts an open connection, and it does within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import WSMsgType, web
+
+from auth.access import document_access
+from auth.keys import TOKEN_SIGNER
+from auth.models import User
+from auth.users import get_user
+from collab.keys import SETTINGS
+from collab.metrics import WS_CONNECTIONS
+from collab.realtime import close_codes
+from collab.realtime.keys import ROOMS, USER_BUCKETS, WEBSOCKETS
+from collab.realtime.peer import Peer
+from collab.realtime.protocol import ProtocolError, decode_message
+from collab.realtime.room import OverloadedError, Room, RoomClosedError
+from collab.realtime.rooms import TooManyPeersError
+from eventstore import EventStoreError
+from eventstore.keys import DATABASE
+
+logger = logging.getLogger(__name__)
+
+# aiohttp closes with 1009 by itself past its own limit; keeping that limit
+# above ours lets us answer ordinary oversized frames with 4413.
+_AIOHTTP_LIMIT_FACTOR = 4
+
+
+async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+    """Upgrade, authenticate, join the document's room and serve the peer."""
+    settings = request.app[SETTINGS]
+    ws = web.WebSocketResponse(
+        heartbeat=30, max_msg_size=settings.max_message_bytes * _AIOHTTP_LIMIT_FACTOR
+    )
+    await ws.prepare(request)
+    sockets = request.app[WEBSOCKETS]
+    sockets.add(ws)
+    WS_CONNECTIONS.inc()
+    try:
+        await _serve(request, ws)
+    finally:
+        sockets.discard(ws)
+        WS_CONNECTIONS.dec()
+    return ws
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
+    user = await _authenticate(request)
+    if user is None:
+        await ws.close(code=close_codes.UNAUTHORIZED, message=b"missing, invalid or expired token")
+        return
+    doc_id = request.match_info["doc_id"]
+    access = await document_access(request.app[DATABASE], doc_id, user.id)
+    if access is None:
+        await ws.close(code=close_codes.NOT_FOUND, message=b"unknown document")
+        return
+    settings = request.app[SETTINGS]
+    buckets = request.app[USER_BUCKETS]
+    peer = Peer(
+        ws,
+        user,
+        access.role,
+        rate=settings.updates_per_second,
+        burst=settings.update_burst,
+        user_bucket=buckets.acquire(user.id),
+    )
+    peer.start()
+    try:
+        await _join_and_pump(request, peer, doc_id, access.project_id)
+    finally:
+        await peer.stop()
+        buckets.release(user.id)
+
+
+async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_id: str) -> None:
+    manager = request.app[ROOMS]
+    try:
+        room = await manager.join(doc_id, project_id, peer)
+    except TooManyPeersError:
+        await peer.close(close_codes.RATE_LIMITED, "too many connections to this document")
+        return
+    except EventStoreError as exc:
+        logger.warning("cannot open %s: %s", doc_id, exc)
+        await peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
+        return
+    try:
+        await _pump(peer.ws, room, peer, request.app[SETTINGS].max_message_bytes)
+    finally:
+        await manager.leave(room, peer)
+
+
+async def _authenticate(request: web.Request) -> User | None:
+    token = request.query.get("token", "")
+    if not token:
+        return None
+    try:
+        claims = request.app[TOKEN_SIGNER].verify_access(token)
+    except Exception:  # any verification failure is "unauthorized"
+        return None
+    return await get_user(request.app[DATABASE], claims.user_id)
+
+
+async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:
+    async for frame in ws:
+        if frame.type is not WSMsgType.BINARY:
+            await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
+            return
+        verdict = await _handle(room, peer, frame.data, max_bytes)
+        if verdict is not None:
+            await peer.close(*verdict)
+            return
+
+
+async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[int, str] | None:
+    """Process one frame; return a close code and reason when the peer must go."""
+    if len(data) > max_bytes:
+        return close_codes.TOO_LARGE, f"message larger than {max_bytes} bytes"
+    if not peer.take():
+        return close_codes.RATE_LIMITED, "too many messages"
+    try:
+        await room.receive(peer, decode_message(data))
+    except ProtocolError as exc:
+        logger.info("malformed message from %s: %s", peer.describe(), exc)
+        return close_codes.MALFORMED, "malformed message"
+    except RoomClosedError:
+        return close_codes.INTERNAL, "document reloading"
+    except OverloadedError:
+        return close_codes.TRY_AGAIN_LATER, "server busy, retry"
+    return None
+
+
+async def close_websockets(app: web.Application) -> None:
+    """``on_shutdown``: flush and snapshot every room, then close its sockets with 1012."""
+    await app[ROOMS].close_all()
+    sockets = app[WEBSOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=close_codes.RESTARTING, message=b"node shutting down")

@@ -1,0 +1,18 @@
+"""Typed application state of the real-time engine."""
+
+from __future__ import annotations
+
+import weakref
+
+from aiohttp import web
+
+from collab.realtime.access import AccessChanges
+from collab.realtime.budgets import UserBuckets
+from collab.realtime.rooms import RoomManager
+from collab.realtime.signals import ChangeSignals
+
+ROOMS = web.AppKey("collab.rooms", RoomManager)
+ACCESS_CHANGES = web.AppKey("collab.access_changes", AccessChanges)
+WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])
+USER_BUCKETS = web.AppKey("collab.user_buckets", UserBuckets)
+CHANGE_SIGNALS = web.AppKey("collab.change_signals", ChangeSignals)

@@ -1,0 +1,126 @@
+"""Awareness (presence) of one document, defended against spoofing.
+
+y-protocols accepts any client id with a higher clock, so one peer could
+overwrite or delete another's cursor. Here each peer owns the client ids it
+introduced first; entries for ids owned by someone else are dropped, states
+are size-capped, and ``state.user`` is stamped with the identity from the
+token. Presence is relayed but never stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from collab.realtime.protocol import AwarenessEntry
+
+MAX_CLIENT_IDS_PER_PEER = 4
+# Owners of entries relayed from other nodes are named "node:<node id>".
+REMOTE_PREFIX = "node:"
+MAX_STATE_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a set of awareness entries belongs to (a local peer or a remote node's)."""
+
+    owner: str
+    user_id: str
+    user_name: str
+
+
+class Presence:
+    """The current awareness states of a document and who owns each client id."""
+
+    def __init__(self) -> None:
+        self._states: dict[int, AwarenessEntry] = {}
+        self._owners: dict[int, str] = {}
+
+    def accept(self, identity: Identity, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
+        """Apply a peer's entries; return the ones accepted (stamped) to forward."""
+        accepted = []
+        for entry in entries:
+            if not self._may_write(identity, entry.client_id):
+                continue
+            checked = _stamped(entry, identity)
+            if checked is None or not self._is_newer(checked):
+                continue
+            self._owners[entry.client_id] = identity.owner
+            self._store(checked)
+            accepted.append(checked)
+        return accepted
+
+    def adopt(self, owner: str, entry: AwarenessEntry) -> None:
+        """Record an entry another node already checked, owned by that node."""
+        if self._owners.get(entry.client_id, owner) != owner or not self._is_newer(entry):
+            return
+        self._owners[entry.client_id] = owner
+        self._store(entry)
+        if entry.state is None:
+            del self._owners[entry.client_id]
+
+    def client_ids_of(self, owner: str) -> list[int]:
+        """The client ids ``owner`` introduced."""
+        return [cid for cid, who in self._owners.items() if who == owner]
+
+    def remove_owner(self, owner: str) -> list[AwarenessEntry]:
+        """Forget ``owner``'s clients; return the removal entries to broadcast."""
+        removed = []
+        for client_id in self.client_ids_of(owner):
+            del self._owners[client_id]
+            previous = self._states.pop(client_id, None)
+            clock = previous.clock + 1 if previous else 1
+            removed.append(AwarenessEntry(client_id, clock, None))
+        return removed
+
+    def current(self) -> list[AwarenessEntry]:
+        """Every live state (for a newly connected peer).
+
+        Entries of a node that went silent are removed by ``remove_owner``
+        when the node is declared dead (missed heartbeats), not here.
+        """
+        return [entry for entry in self._states.values() if entry.state is not None]
+
+    def _may_write(self, identity: Identity, client_id: int) -> bool:
+        current = self._owners.get(client_id)
+        if current is None:
+            return len(self.client_ids_of(identity.owner)) < MAX_CLIENT_IDS_PER_PEER
+        if current == identity.owner:
+            return True
+        # A client whose node died reconnects here with the same client id:
+        # the same user may take it over from the remote owner.
+        return current.startswith(REMOTE_PREFIX) and self._user_of(client_id) == identity.user_id
+
+    def _user_of(self, client_id: int) -> str | None:
+        entry = self._states.get(client_id)
+        user = entry.state.get("user") if entry and entry.state else None
+        return user.get("id") if isinstance(user, dict) else None
+
+    def _is_newer(self, entry: AwarenessEntry) -> bool:
+        previous = self._states.get(entry.client_id)
+        if previous is None:
+            return True
+        return entry.clock > previous.clock or (
+            entry.clock == previous.clock and entry.state is None
+        )
+
+    def _store(self, entry: AwarenessEntry) -> None:
+        if entry.state is None:
+            self._states.pop(entry.client_id, None)
+        else:
+            self._states[entry.client_id] = entry
+
+
+def _stamped(entry: AwarenessEntry, identity: Identity) -> AwarenessEntry | None:
+    """The entry with ``state.user`` set from the token, or None when too large."""
+    if entry.state is None:
+        return entry
+    state: dict[str, Any] = dict(entry.state)
+    claimed = state.get("user")
+    user = dict(claimed) if isinstance(claimed, dict) else {}
+    user.update(id=identity.user_id, name=identity.user_name)
+    state["user"] = user
+    if len(json.dumps(state, separators=(",", ":"))) > MAX_STATE_BYTES:
+        return None
+    return AwarenessEntry(entry.client_id, entry.clock, state)
