@@ -26,8 +26,8 @@ from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from executor.errors import JobRejectedError, JobTooLargeError
 from executor.keys import JOBS
-from executor.languages import LANGUAGES
 from executor.models import Job, NewJob
+from executor.sandbox.languages import LANGUAGES
 from executor.schemas import (
     MAX_SOURCE_BYTES,
     MAX_STDIN_BYTES,

@@ -7,9 +7,9 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from auth.fields import Text
-from executor.languages import LANGUAGES
 from executor.models import STATUSES
-from executor.sandbox import MAX_WALL_MS
+from executor.sandbox.languages import LANGUAGES
+from executor.sandbox.run import MAX_WALL_MS
 
 DEFAULT_TIMEOUT_MS = 10_000
 MAX_SOURCE_BYTES = 256 * 1024
