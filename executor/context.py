@@ -20,11 +20,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from eventstore.keys import DATABASE
-from executor.broker import TaskiqJobQueue, create_broker
-from executor.events import InMemoryJobBus, RedisJobBus
+from executor.bus import InMemoryJobBus, RedisJobBus
 from executor.keys import JOBS
 from executor.options import JobOptions
-from executor.queues import LocalJobQueue
+from executor.queue import LocalJobQueue, TaskiqJobQueue, create_broker
 from executor.reaper import Reaper
 from executor.runner import JobRunner
 from executor.sandbox import detect_protections

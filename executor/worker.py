@@ -25,14 +25,13 @@ from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from eventstore import EventStoreError, apply_migrations, open_database
-from executor.broker import TaskiqJobQueue, create_broker
-from executor.events import RedisJobBus
+from executor.bus import RedisJobBus
 from executor.options import JobOptions, OptionsError
+from executor.queue import TaskiqJobQueue, create_broker, register_run_job
 from executor.reaper import Reaper
 from executor.runner import JobRunner
 from executor.sandbox import detect_protections
 from executor.store import JobStore
-from executor.tasks import register_run_job
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ async def _work(
         store = JobStore(db, max_attempts=options.max_attempts)
         bus = RedisJobBus(client, queue_name=options.queue_name)
         runner = JobRunner(store, bus, owner=f"{node_id}:{uuid.uuid4().hex[:8]}", options=options)
-        register_run_job(broker, runner)
+        register_run_job(broker, runner.run)
         reaper = Reaper(store, TaskiqJobQueue(broker), bus, options)
         try:
             async with bus.cancel_listener(runner.cancel_local):

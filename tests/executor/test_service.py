@@ -12,11 +12,11 @@ from collab.app import create_app
 from collab.config import Settings
 from eventstore import Database
 from eventstore.keys import DATABASE
-from executor.broker import TaskiqJobQueue, create_broker
+from executor.bus import InMemoryJobBus, JobEvent
 from executor.errors import QueueUnavailableError
-from executor.events import InMemoryJobBus, JobEvent
 from executor.models import NewJob
 from executor.options import JobOptions
+from executor.queue import TaskiqJobQueue, create_broker
 from executor.service import JobService
 from executor.store import JobStore
 from executor.stream import job_events

@@ -1,4 +1,4 @@
-"""Live job events between the runner and whoever streams them to clients.
+"""The job bus: live job events and cancel requests, published and subscribed.
 
 Events are hints, not data: pub/sub may drop them, so every output chunk
 carries its offset in the stream and a reader repairs a gap, and finds the
