@@ -49,7 +49,6 @@ JOB_ID = {
 }
 PROJECT_ID = JOB_ID | {"name": "project_id", "description": "The project's id."}
 _NOT_VISIBLE = {404: {"description": "Unknown job, or not a member of its project"}}
-_DOCUMENT_LANGUAGE = "SELECT language FROM documents WHERE id = $1"
 # Proxies and browsers drop an idle stream; a comment line keeps it open.
 _KEEPALIVE_SECONDS = 15.0
 _EVENTS_DESCRIPTION = """A `text/event-stream` of the job:
@@ -205,7 +204,7 @@ async def _new_job(request: web.Request, data: dict[str, Any]) -> NewJob:
     seq: int | None = None
     if document_id is not None:
         access = await require_document_role(db, document_id, user_id, Role.EDITOR)
-        project_id, language = access.project_id, await db.fetchval(_DOCUMENT_LANGUAGE, document_id)
+        project_id, language = access.project_id, access.language
         if language not in LANGUAGES:
             raise JobRejectedError(
                 f"documents in {language!r} cannot be run",
