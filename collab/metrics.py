@@ -20,7 +20,6 @@ ROOMS_LOADED = Gauge("collab_rooms_loaded", "Documents held in memory")
 EVENTS_APPENDED = Counter("collab_events_appended_total", "Events committed to the log")
 COMMIT_SECONDS = Histogram("collab_commit_seconds", "Event-log group commit latency")
 RELAY_GAPS = Counter("collab_relay_gaps_total", "Relay gaps repaired from the log")
-JOBS_FINISHED = Counter("collab_jobs_finished_total", "Jobs finished", ["status"])
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
