@@ -57,16 +57,24 @@ class Role(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class DocumentAccess:
-    """A document the caller can see, with the caller's role in its project."""
+    """A document the caller can see, with the caller's role in its project.
+
+    Attributes:
+        doc_id: The document.
+        project_id: The project that holds it.
+        role: The caller's role in that project.
+        language: The document's language (what running it means).
+    """
 
     doc_id: str
     project_id: str
     role: Role
+    language: str
 
 
 _MEMBER_ROLE = "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2"
 _DOCUMENT_ROLE = """
-SELECT d.project_id, m.role
+SELECT d.project_id, d.language, m.role
 FROM documents d
 JOIN project_members m ON m.project_id = d.project_id AND m.user_id = $2
 WHERE d.id = $1"""
@@ -101,7 +109,7 @@ async def document_access(db: Connection, doc_id: str, user_id: str) -> Document
     row = await db.fetchrow(_DOCUMENT_ROLE, doc_id, user_id)
     if row is None:
         return None
-    return DocumentAccess(doc_id, row["project_id"], Role.parse(row["role"]))
+    return DocumentAccess(doc_id, row["project_id"], Role.parse(row["role"]), row["language"])
 
 
 async def require_document_role(

@@ -32,10 +32,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from eventstore import Database, apply_migrations, open_database
-from executor.broker import TaskiqJobQueue, create_broker
-from executor.events import InMemoryJobBus
+from executor.bus import InMemoryJobBus
 from executor.models import NewJob
 from executor.options import JobOptions
+from executor.queue import TaskiqJobQueue, create_broker
 from executor.service import JobService
 from executor.store import JobStore
 from tests.executor.workers import running_workers

@@ -6,14 +6,12 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from dotenv import load_dotenv
 
 from collab.config import ConfigError, Settings
-from executor.options import JobOptions, OptionsError
 
 logger = logging.getLogger("collab")
 
@@ -48,9 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv(".env", override=False)
     try:
         settings = Settings.from_env()
-        # Read again where jobs start; checked here so a bad value fails in one line.
-        JobOptions.from_env(os.environ)
-    except (ConfigError, OptionsError) as exc:
+    except ConfigError as exc:
         print(f"collab: configuration error: {exc}", file=sys.stderr)
         return 2
     command: Callable[[Settings, argparse.Namespace], int] = _COMMANDS[args.command]
@@ -73,12 +69,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from executor.worker import run_worker
 
-    return run_worker(
-        settings.redis_url,
-        settings.database_url,
-        concurrency=settings.job_concurrency,
-        node_id=settings.node_id,
-    )
+    return run_worker(settings)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

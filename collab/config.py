@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from executor.options import JobOptions, OptionsError
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/collab.db"
 _DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
 # PyJWT's minimum HMAC key length for HS256 (auth.signing_key enforces it too).
@@ -51,8 +53,13 @@ class Settings:
     update_burst: int = 400
     commit_window_ms: float = 2.0
     auth_failures_per_minute: int = 10
-    job_concurrency: int = 2
+    jobs: JobOptions = field(default_factory=JobOptions)
     shutdown_timeout: float = 10.0
+
+    @property
+    def job_concurrency(self) -> int:
+        """Jobs run at once by this node (embedded runner) or worker."""
+        return self.jobs.concurrency
 
     @property
     def is_postgres(self) -> bool:
@@ -69,7 +76,8 @@ class Settings:
         Raises:
             ConfigError: a value is malformed; the message names the variable.
         """
-        env = _Env(os.environ if environ is None else environ)
+        source = os.environ if environ is None else environ
+        env = _Env(source)
         database_url = env.first("COLLAB_DATABASE_URL", "DATABASE_URL") or DEFAULT_DATABASE_URL
         redis_url = env.first("COLLAB_REDIS_URL", "REDIS_URL") or None
         _check_database_url(database_url)
@@ -77,10 +85,15 @@ class Settings:
         jwt_secret = env.first("COLLAB_JWT_SECRET") or None
         _check_jwt_secret(jwt_secret)
         defaults = cls()
+        redis_prefix = env.first("COLLAB_REDIS_PREFIX") or defaults.redis_prefix
+        try:
+            jobs = JobOptions.from_env(source, redis_prefix=redis_prefix)
+        except OptionsError as exc:  # its message names the variable
+            raise ConfigError(str(exc)) from None
         return cls(
             database_url=database_url,
             redis_url=redis_url,
-            redis_prefix=env.first("COLLAB_REDIS_PREFIX") or defaults.redis_prefix,
+            redis_prefix=redis_prefix,
             trusted_proxies=parse_networks(env.first("COLLAB_TRUSTED_PROXIES")),
             jwt_secret=jwt_secret,
             host=env.first("COLLAB_HOST") or defaults.host,
@@ -104,7 +117,7 @@ class Settings:
                 "COLLAB_UPDATES_PER_SECOND", defaults.updates_per_second, low=1.0
             ),
             update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
-            job_concurrency=env.integer("COLLAB_JOB_CONCURRENCY", defaults.job_concurrency, low=1),
+            jobs=jobs,
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -20,11 +19,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from eventstore.keys import DATABASE
-from executor.broker import TaskiqJobQueue, create_broker
-from executor.events import InMemoryJobBus, RedisJobBus
+from executor.bus import InMemoryJobBus, RedisJobBus
 from executor.keys import JOBS
 from executor.options import JobOptions
-from executor.queues import LocalJobQueue
+from executor.queue import LocalJobQueue, TaskiqJobQueue, create_broker
 from executor.reaper import Reaper
 from executor.runner import JobRunner
 from executor.sandbox import detect_protections
@@ -47,8 +45,8 @@ class JobSettings(Protocol):
         ...
 
     @property
-    def job_concurrency(self) -> int:
-        """Jobs run at once in this process (embedded mode)."""
+    def jobs(self) -> JobOptions:
+        """How jobs are queued, leased and retried, and how many run at once here."""
         ...
 
     @property
@@ -70,7 +68,7 @@ def jobs_ctx(
     """
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        options = JobOptions.from_env(os.environ)
+        options = settings.jobs
         store = JobStore(app[DATABASE], max_attempts=options.max_attempts)
         if settings.redis_url:
             opened = _redis_jobs(settings.redis_url, store, options)
@@ -96,7 +94,7 @@ async def _redis_jobs(
         logger.warning("job queue %s not reachable yet: %s", options.queue_name, exc)
     logger.info("jobs go to collab worker processes through Redis (%s)", options.queue_name)
     try:
-        bus = RedisJobBus(client, queue_name=options.queue_name)
+        bus = RedisJobBus(client, prefix=options.redis_prefix, queue_name=options.queue_name)
         yield JobService(store, TaskiqJobQueue(broker), bus, options)
     finally:
         await broker.shutdown()
@@ -108,7 +106,7 @@ async def _local_jobs(
     settings: JobSettings, store: JobStore, options: JobOptions, checks: list[Any]
 ) -> AsyncIterator[JobService]:
     protections = await asyncio.to_thread(detect_protections)
-    concurrency = settings.job_concurrency
+    concurrency = options.concurrency
     logger.info("jobs run in this process, %d at a time; %s", concurrency, protections.describe())
     checks.append(("sandbox", protections.describe))
     bus = InMemoryJobBus()

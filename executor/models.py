@@ -57,7 +57,7 @@ class Job:
         return cls(**(row | {"truncated": bool(row["truncated"])}))
 
     def to_json(self) -> dict[str, Any]:
-        """The contract's ``job`` object, times as ISO-8601 UTC."""
+        """The ``job`` object the HTTP API returns, times as ISO-8601 UTC."""
         return {
             "id": self.id,
             "project_id": self.project_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from executor.events import JobBus, JobEvent
+from executor.bus import JobBus, JobEvent
 
 STREAMS = ("stdout", "stderr")
 # A program that prints line by line hands us one tiny piece per line;

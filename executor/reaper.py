@@ -9,12 +9,12 @@ import math
 import time
 
 from eventstore import EventStoreError
+from executor.bus import JobBus
 from executor.errors import QueueUnavailableError
-from executor.events import JobBus
 from executor.metrics import JOBS_REAPED, JOBS_TOTAL
 from executor.models import CANCELLED, ERROR
 from executor.options import JobOptions
-from executor.queues import JobQueue
+from executor.queue import JobQueue
 from executor.runner import Clock, announce_end
 from executor.store import JobStore, Reaped
 

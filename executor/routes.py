@@ -26,8 +26,8 @@ from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from executor.errors import JobRejectedError, JobTooLargeError
 from executor.keys import JOBS
-from executor.languages import LANGUAGES
 from executor.models import Job, NewJob
+from executor.sandbox.languages import LANGUAGES
 from executor.schemas import (
     MAX_SOURCE_BYTES,
     MAX_STDIN_BYTES,
@@ -37,6 +37,7 @@ from executor.schemas import (
     JobSubmitSchema,
 )
 from executor.stream import job_events
+from webcore.validation import body
 
 routes = web.RouteTableDef()
 TAGS = ["jobs"]
@@ -49,7 +50,6 @@ JOB_ID = {
 }
 PROJECT_ID = JOB_ID | {"name": "project_id", "description": "The project's id."}
 _NOT_VISIBLE = {404: {"description": "Unknown job, or not a member of its project"}}
-_DOCUMENT_LANGUAGE = "SELECT language FROM documents WHERE id = $1"
 # Proxies and browsers drop an idle stream; a comment line keeps it open.
 _KEEPALIVE_SECONDS = 15.0
 _EVENTS_DESCRIPTION = """A `text/event-stream` of the job:
@@ -85,7 +85,7 @@ output, then `done`."""
 @response_schema(JobSchema, 202, description="The queued job.")
 async def submit_job(request: web.Request) -> web.Response:
     """Queue a job."""
-    data = await _payload(request)
+    data = body(request)
     job = await request.app[JOBS].submit(await _new_job(request, data))
     return web.json_response(job.to_json(), status=202, headers={"Location": f"/api/jobs/{job.id}"})
 
@@ -177,14 +177,6 @@ async def cancel_job(request: web.Request) -> web.Response:
     return web.json_response((await service.store.get(job.id) or job).to_json(), status=202)
 
 
-async def _payload(request: web.Request) -> dict[str, Any]:
-    # collab's validation middleware has already answered 400/413/422 for a
-    # bad body; executor may not import collab (dependencies point one way),
-    # so the validated body is loaded again from aiohttp's cached bytes.
-    loaded: dict[str, Any] = JobSubmitSchema().load(await request.json())
-    return loaded
-
-
 def _db(request: web.Request) -> Database:
     return request.app[DATABASE]
 
@@ -205,7 +197,7 @@ async def _new_job(request: web.Request, data: dict[str, Any]) -> NewJob:
     seq: int | None = None
     if document_id is not None:
         access = await require_document_role(db, document_id, user_id, Role.EDITOR)
-        project_id, language = access.project_id, await db.fetchval(_DOCUMENT_LANGUAGE, document_id)
+        project_id, language = access.project_id, access.language
         if language not in LANGUAGES:
             raise JobRejectedError(
                 f"documents in {language!r} cannot be run",

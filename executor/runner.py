@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from executor.events import JobBus, JobEvent
+from executor.bus import JobBus, JobEvent
 from executor.metrics import JOB_START_SECONDS, JOBS_RUNNING, JOBS_TOTAL
 from executor.models import CANCELLED, ERROR, RUNNING, Claim, Outcome
 from executor.options import JobOptions

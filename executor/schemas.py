@@ -6,9 +6,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from executor.languages import LANGUAGES
 from executor.models import STATUSES
-from executor.sandbox import MAX_WALL_MS
+from executor.sandbox.languages import LANGUAGES
+from executor.sandbox.run import MAX_WALL_MS
 from webcore.fields import Text
 
 DEFAULT_TIMEOUT_MS = 10_000

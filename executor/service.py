@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
+from executor.bus import JobBus
 from executor.errors import QueueUnavailableError
-from executor.events import JobBus
 from executor.metrics import JOBS_TOTAL
 from executor.models import CANCELLED, Job, NewJob
 from executor.options import JobOptions
-from executor.queues import JobQueue
+from executor.queue import JobQueue
 from executor.runner import announce_end
 from executor.store import JobStore
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
-from executor.events import JobBus, JobEvent
+from executor.bus import JobBus, JobEvent
 from executor.models import FINAL_STATUSES, Job
 from executor.output import STREAMS
 from executor.store import JobStore

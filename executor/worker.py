@@ -5,8 +5,8 @@ reaper, so a job whose worker died is queued again (or ends ``error``)
 as long as any worker is alive. On SIGTERM a worker stops taking messages,
 stops its running jobs and hands them back to the queue, then exits.
 
-Besides the server's settings it reads the ``COLLAB_JOB_*`` variables of
-:mod:`executor.options`.
+It reads no environment: ``collab worker`` passes the server's settings,
+``COLLAB_JOB_*`` included (as ``JobOptions``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import uuid
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from taskiq import AsyncBroker
@@ -25,14 +25,13 @@ from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from eventstore import EventStoreError, apply_migrations, open_database
-from executor.broker import TaskiqJobQueue, create_broker
-from executor.events import RedisJobBus
-from executor.options import JobOptions, OptionsError
+from executor.bus import RedisJobBus
+from executor.options import JobOptions
+from executor.queue import TaskiqJobQueue, create_broker, register_run_job
 from executor.reaper import Reaper
 from executor.runner import JobRunner
 from executor.sandbox import detect_protections
 from executor.store import JobStore
-from executor.tasks import register_run_job
 
 logger = logging.getLogger(__name__)
 
@@ -41,32 +40,50 @@ _RETRY_SECONDS = 1.0
 _STOP_SECONDS = 10.0
 
 
-def run_worker(
-    redis_url: str | None, database_url: str, *, concurrency: int = 2, node_id: str = "worker"
-) -> int:
+class WorkerSettings(Protocol):
+    """What a worker reads of the server's settings (``collab.config.Settings``)."""
+
+    @property
+    def redis_url(self) -> str | None:
+        """The queue's Redis; required."""
+        ...
+
+    @property
+    def database_url(self) -> str:
+        """The database holding the jobs (PostgreSQL)."""
+        ...
+
+    @property
+    def node_id(self) -> str:
+        """Names this worker in job leases and logs."""
+        ...
+
+    @property
+    def jobs(self) -> JobOptions:
+        """The queue, leases, retries and how many jobs run at once."""
+        ...
+
+
+def run_worker(settings: WorkerSettings) -> int:
     """Run one worker process until a signal arrives.
 
     Args:
-        redis_url: The queue's Redis; required.
-        database_url: The database holding the jobs (PostgreSQL).
-        concurrency: Jobs run at once.
-        node_id: Names this worker in job leases and logs.
+        settings: The deployment's settings.
 
     Returns:
         The process exit code.
     """
+    redis_url = settings.redis_url
     if not redis_url:
         print(
             "collab worker: COLLAB_REDIS_URL must be set (jobs come through Redis)", file=sys.stderr
         )
         return 2
+    options = settings.jobs
     try:
-        options = JobOptions.from_env(os.environ)
-    except OptionsError as exc:
-        print(f"collab worker: configuration error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(_work(redis_url, database_url, options, concurrency, node_id))
+        asyncio.run(
+            _work(redis_url, settings.database_url, options, options.concurrency, settings.node_id)
+        )
     except EventStoreError as exc:
         print(f"collab worker: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -94,9 +111,9 @@ async def _work(
         broker = create_broker(redis_url, options)
         broker.is_worker_process = True
         store = JobStore(db, max_attempts=options.max_attempts)
-        bus = RedisJobBus(client, queue_name=options.queue_name)
+        bus = RedisJobBus(client, prefix=options.redis_prefix, queue_name=options.queue_name)
         runner = JobRunner(store, bus, owner=f"{node_id}:{uuid.uuid4().hex[:8]}", options=options)
-        register_run_job(broker, runner)
+        register_run_job(broker, runner.run)
         reaper = Reaper(store, TaskiqJobQueue(broker), bus, options)
         try:
             async with bus.cancel_listener(runner.cancel_local):

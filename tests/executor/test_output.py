@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from executor.events import InMemoryJobBus, JobEvent
+from executor.bus import InMemoryJobBus, JobEvent
 from executor.output import LiveOutput
 
 

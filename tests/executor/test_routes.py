@@ -9,7 +9,7 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
-from executor.languages import LANGUAGES
+from executor.sandbox.languages import LANGUAGES
 from tests.auth.fixtures import assert_error
 from tests.conftest import Client
 from tests.executor.conftest import (

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from executor.isolation import SLOT_COUNT, SLOT_UID_BASE, Mode, is_root
-from executor.languages import LANGUAGES, Language
 from executor.sandbox import Limits, Protections, RunResult, detect_protections, run_code
+from executor.sandbox.isolation import SLOT_COUNT, SLOT_UID_BASE, Mode, is_root
+from executor.sandbox.languages import LANGUAGES, Language
 from tests.services import services_required
 
 SHORT = Limits(wall_ms=1500)

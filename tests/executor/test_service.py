@@ -12,11 +12,11 @@ from collab.app import create_app
 from collab.config import Settings
 from eventstore import Database
 from eventstore.keys import DATABASE
-from executor.broker import TaskiqJobQueue, create_broker
+from executor.bus import InMemoryJobBus, JobEvent
 from executor.errors import QueueUnavailableError
-from executor.events import InMemoryJobBus, JobEvent
 from executor.models import NewJob
 from executor.options import JobOptions
+from executor.queue import TaskiqJobQueue, create_broker
 from executor.service import JobService
 from executor.store import JobStore
 from executor.stream import job_events
@@ -55,10 +55,10 @@ async def test_redis_down_means_503_and_no_job(client: Client, team: Seeded) -> 
 
 
 async def test_full_queue_means_503(
-    settings: Settings, team: Seeded, monkeypatch: pytest.MonkeyPatch, aiohttp_client: AiohttpClient
+    settings: Settings, team: Seeded, aiohttp_client: AiohttpClient
 ) -> None:
-    monkeypatch.setenv("COLLAB_JOB_MAX_QUEUED", "1")
-    node = await aiohttp_client(create_app(dataclasses.replace(settings, job_concurrency=1)))
+    jobs = dataclasses.replace(settings.jobs, max_queued=1, concurrency=1)
+    node = await aiohttp_client(create_app(dataclasses.replace(settings, jobs=jobs)))
     sleeper = {"language": "python", "source": "import time\ntime.sleep(30)"}
     running = await submit(node, team, sleeper)
     await wait_job(node, team, running["id"], until=("running",))

@@ -21,6 +21,7 @@ from auth.access import Role
 from collab.app import create_app
 from collab.config import Settings
 from eventstore import Database, open_database
+from executor.options import JobOptions
 from tests.conftest import TEST_SECRET, Client
 from tests.executor.conftest import auth, collect_events, read_events, submit, wait_job
 from tests.executor.workers import running_workers
@@ -36,18 +37,14 @@ _LEASE = {
 
 
 @pytest.fixture
-async def queue_env(
-    postgres_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[dict[str, str]]:
+async def queue_env(postgres_url: str, redis_url: str) -> AsyncIterator[dict[str, str]]:
     """The environment of this test's workers: its schema, its queue, short leases.
 
-    The ``COLLAB_JOB_*`` part is also set in this process, where the server
-    under test reads it.
+    The server under test gets the same ``COLLAB_JOB_*`` options through its
+    settings (``server``).
     """
     queue = f"test-jobs-{uuid.uuid4().hex[:12]}"
     jobs = {"COLLAB_JOB_QUEUE": queue, **_LEASE}
-    for name, value in jobs.items():
-        monkeypatch.setenv(name, value)
     yield {"COLLAB_DATABASE_URL": postgres_url, "COLLAB_REDIS_URL": redis_url, **jobs}
     client = aioredis.from_url(redis_url)
     try:
@@ -67,6 +64,7 @@ async def server(
         jwt_secret=TEST_SECRET,
         data_dir=tmp_path / "data",
         node_id="test-node",
+        jobs=JobOptions.from_env(queue_env),
     )
     return await aiohttp_client(create_app(settings))
 

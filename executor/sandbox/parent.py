@@ -1,6 +1,6 @@
-"""Driving the supervisor process of one run, from the server's side.
+"""The server's side of the fork: driving the supervisor process of one run.
 
-``supervise`` starts ``executor/supervisor.py`` (without ``preexec_fn``, so
+``supervise`` starts ``child.py`` as a script (without ``preexec_fn``, so
 it is safe in a threaded server), feeds stdin, streams stdout and stderr
 into an ``OutputBuffer`` under one byte budget, and asks the supervisor to
 kill the run on timeout, cancel or a flood of output. Whatever happens,
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from executor.isolation import SANDBOX_PATH, SUPERVISOR
+from executor.sandbox.child import SCRIPT as CHILD_SCRIPT
 
 OutputCallback = Callable[[str, str], Awaitable[None]]
 """Called live with ``("stdout" | "stderr", text)`` while the program runs."""
@@ -97,15 +97,17 @@ async def supervise(
     wall_ms: int,
     output: OutputBuffer,
     cancel: asyncio.Event | None,
+    path: str,
 ) -> Ending:
     """Run the supervisor on ``config``, stream the output, stop it when needed.
 
     Args:
-        config: The supervisor's instructions (see ``executor/supervisor.py``).
+        config: The supervisor's instructions (see ``child.py``).
         stdin: Written to the program's standard input, which is then closed.
         wall_ms: Wall-clock limit, from the supervisor's start.
         output: Receives both streams.
         cancel: Setting it stops the run.
+        path: ``PATH`` of the supervisor, whose environment holds nothing else.
 
     Returns:
         Why the run ended and the supervisor's report.
@@ -118,14 +120,14 @@ async def supervise(
                 sys.executable,
                 "-I",
                 "-S",
-                SUPERVISOR,
+                CHILD_SCRIPT,
                 json.dumps(config | {"control_fd": theirs.fileno()}),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
-                env={"PATH": SANDBOX_PATH},
+                env={"PATH": path},
             )
         ours.setblocking(False)
         try:

@@ -1,13 +1,14 @@
-"""Live job events between the runner and whoever streams them to clients.
+"""The job bus: live job events and cancel requests, published and subscribed.
 
 Events are hints, not data: pub/sub may drop them, so every output chunk
 carries its offset in the stream and a reader repairs a gap, and finds the
 end of a job it missed, from the jobs table (the source of truth).
 
 ``InMemoryJobBus`` serves one process (the embedded default);
-``RedisJobBus`` carries events over Redis pub/sub channels ``job:<id>`` to
-whichever node holds the client's stream, and cancel requests to every
-worker on one channel per queue.
+``RedisJobBus`` carries events over Redis pub/sub channels
+``<prefix>:job:<id>`` to whichever node holds the client's stream, and
+cancel requests to every worker on one channel per queue,
+``<prefix>:job-cancel:<queue>``; ``<prefix>`` is ``COLLAB_REDIS_PREFIX``.
 """
 
 from __future__ import annotations
@@ -151,24 +152,46 @@ class InMemoryJobBus:
             self._cancel_handlers.remove(handler)
 
 
-def job_channel(job_id: str) -> str:
-    """The pub/sub channel of one job's events."""
-    return f"job:{job_id}"
+def job_channel(prefix: str, job_id: str) -> str:
+    """The pub/sub channel of one job's events.
+
+    Args:
+        prefix: The deployment's Redis prefix (``COLLAB_REDIS_PREFIX``).
+        job_id: The job.
+    """
+    return f"{prefix}:job:{job_id}"
+
+
+def cancel_channel(prefix: str, queue_name: str) -> str:
+    """The pub/sub channel of cancel requests for the workers of one queue.
+
+    Args:
+        prefix: The deployment's Redis prefix (``COLLAB_REDIS_PREFIX``).
+        queue_name: The queue's stream.
+    """
+    # Per queue as well as per prefix: queues named explicitly
+    # (COLLAB_JOB_QUEUE, as tests do) share a prefix but not their cancels.
+    return f"{prefix}:job-cancel:{queue_name}"
 
 
 class RedisJobBus:
-    """Events over Redis pub/sub, for several nodes and workers."""
+    """Events over Redis pub/sub, for several nodes and workers.
 
-    def __init__(self, client: aioredis.Redis, *, queue_name: str) -> None:
+    Args:
+        client: The Redis connection pool.
+        prefix: Starts every channel name (``COLLAB_REDIS_PREFIX``).
+        queue_name: The queue whose workers receive the cancel requests.
+    """
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str, queue_name: str) -> None:
         self._client = client
-        # Per queue, so that separate deployments (and tests) sharing one
-        # Redis do not see each other's cancels.
-        self._cancel_channel = f"jobs:{queue_name}:cancel"
+        self._prefix = prefix
+        self._cancel_channel = cancel_channel(prefix, queue_name)
 
     async def publish(self, job_id: str, event: JobEvent) -> None:
         """Publish; a Redis failure is logged, readers repair from the database."""
         try:
-            await self._client.publish(job_channel(job_id), event.encode())
+            await self._client.publish(job_channel(self._prefix, job_id), event.encode())
         except (RedisError, OSError) as exc:
             logger.warning("could not publish an event of job %s: %s", job_id, exc)
 
@@ -177,7 +200,7 @@ class RedisJobBus:
         """Subscribe on a connection of our own until the context closes."""
         pubsub = self._client.pubsub()
         try:
-            await _subscribed(pubsub, job_channel(job_id))
+            await _subscribed(pubsub, job_channel(self._prefix, job_id))
         except (RedisError, OSError) as exc:
             logger.warning("live events of job %s unavailable: %s", job_id, exc)
             await _close(pubsub)

@@ -1,4 +1,4 @@
-"""How a run is confined: the two modes, their detection, and uid slots.
+"""How a run is confined, on the server side: the modes, their detection, uid slots.
 
 Modes, strongest first:
 
@@ -22,7 +22,7 @@ Modes, strongest first:
 Both modes: a fresh private directory per run, removed afterwards and never
 read back (output comes over pipes); a minimal environment; rlimits on CPU
 time, memory, processes, file size and open files, set by the supervisor
-(``executor/supervisor.py``) between fork and exec; a new session; and, when
+(``child.py``) between fork and exec; a new session; and, when
 the server runs as root, a uid of its own per concurrent run
 (``SLOT_UID_BASE + slot``), because RLIMIT_NPROC counts every process of a
 uid across sandboxes and is ignored for root. As a non-root server the
@@ -32,7 +32,7 @@ uid already has. Rlimits hold each process; the supervisor also polls the
 proportional anonymous memory of the whole tree and stops a run whose
 processes together pass the memory limit (plus a margin).
 
-Both modes load a seccomp filter (``executor/seccomp.py``) where one is
+Both modes load a seccomp filter (``seccomp.py``) where one is
 built for the machine (x86-64). No cgroup is used; ``Protections`` says so. A
 cgroup would make the memory and process caps exact, but needs a hierarchy
 delegated to the service; creating one under whatever cgroup the server
@@ -54,8 +54,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from executor.seccomp import build_filter
-from executor.supervisor import SECCOMP_FD_ARG
+from executor.sandbox.child import SCRIPT as CHILD_SCRIPT
+from executor.sandbox.child import SECCOMP_FD_ARG
+from executor.sandbox.seccomp import build_filter
 
 Mode = Literal["bubblewrap", "fallback"]
 
@@ -70,7 +71,6 @@ SANDBOX_TMP = "/tmp"  # noqa: S108
 SANDBOX_SHM = "/dev/shm"  # noqa: S108
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 BWRAP_CANDIDATES = ("/usr/bin/bwrap", "/usr/local/bin/bwrap")
-SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
 
 # Files outside /usr that dynamically linked interpreters need.
 _ETC_FILES = (
@@ -99,7 +99,7 @@ class Protections:
         rlimits: CPU, memory, process, file-size and open-file rlimits.
         cgroup: A cgroup caps memory and processes (not implemented).
         seccomp: A seccomp filter denies system calls sandboxed code has no
-            use for (``executor/seccomp.py``).
+            use for (``executor/sandbox/seccomp.py``).
         bwrap: Path of the bubblewrap binary in use, if any.
     """
 
@@ -223,12 +223,12 @@ def _bwrap_works(bwrap: str, *, seccomp: bool) -> bool:
 @functools.cache
 def _network_namespace_works() -> bool:
     # The same calls the supervisor makes before it drops the uid, in a
-    # throwaway process.
+    # throwaway process that loads the child script as a plain module.
     code = (
         "import ctypes, os, sys\n"
-        f"sys.path.insert(0, {os.path.dirname(SUPERVISOR)!r})\n"
-        "import supervisor\n"
-        "supervisor._private_network(os.getuid(), os.getgid())\n"
+        f"sys.path.insert(0, {os.path.dirname(CHILD_SCRIPT)!r})\n"
+        "import child\n"
+        "child._private_network(os.getuid(), os.getgid())\n"
     )
     return _probe([sys.executable, "-I", "-S", "-c", code], as_sandbox_uid=False)
 

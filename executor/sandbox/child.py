@@ -1,9 +1,11 @@
-"""The parent of one sandboxed run, started as a script.
+"""The child side of the fork: the supervisor script, parent of one sandboxed run.
 
-``executor.supervision`` starts this file as ``python -I -S supervisor.py
-CONFIG`` with a control socket (its fd number is in the JSON ``CONFIG``) and
-with the program's stdin, stdout and stderr pipes as its own. It uses the
-standard library only; the server imports nothing from it but constants. It:
+``parent.py`` starts this file as ``python -I -S child.py CONFIG`` with a
+control socket (its fd number is in the JSON ``CONFIG``) and with the
+program's stdin, stdout and stderr pipes as its own. It runs without the
+package on its path, so it uses the standard library only and imports
+nothing of ``executor``; the server imports nothing from it but constants
+(``SCRIPT``, ``SECCOMP_FD_ARG``). It:
 
 * is single-threaded, so setting limits and dropping privileges between
   ``fork`` and ``exec`` is safe here, unlike in the threaded server;
@@ -48,6 +50,9 @@ CLONE_NEWNET = 0x40000000
 REAP_SECONDS = 5.0
 # How often the tree's total memory is checked.
 WATCH_SECONDS = 0.2
+
+# This file's path, which the server starts as a script.
+SCRIPT = os.path.abspath(__file__)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

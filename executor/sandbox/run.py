@@ -1,12 +1,12 @@
-"""Run untrusted code: ``run_code`` and its limits and result.
+"""The sandbox's entry, on the server side of the fork: ``run_code``.
 
-Each run gets a fresh private directory and a supervisor process
-(``executor/supervisor.py``) that confines the program, kills its whole tree
-on request and reaps every orphan; ``executor/supervision.py`` drives it.
-The modes and what they protect are described in ``executor/isolation.py``.
-The server only ever waits for its own child, the supervisor, so asyncio's
-child watcher keeps every exit status. Output comes back over pipes, live,
-capped at ``output_bytes``.
+Each run gets a fresh private directory and a supervisor process (the
+script ``child.py``, forked off the server) that confines the program,
+kills its whole tree on request and reaps every orphan; ``parent.py``
+drives it from the server. The modes and what they protect are described
+in ``isolation.py``. The server only ever waits for its own child, the
+supervisor, so asyncio's child watcher keeps every exit status. Output
+comes back over pipes, live, capped at ``output_bytes``.
 
 Spawning uses no ``preexec_fn``, so ``run_code`` is safe in a threaded
 process; everything done between fork and exec happens in the
@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from executor.isolation import (
+from executor.sandbox.isolation import (
     SANDBOX_HOME,
     SANDBOX_PATH,
     SANDBOX_TMP,
@@ -40,12 +40,12 @@ from executor.isolation import (
     private_directory,
     sandbox_uid,
 )
-from executor.isolation import Protections as Protections  # re-export
-from executor.isolation import detect_protections as detect_protections  # re-export
-from executor.languages import Language, LanguageError, get_language
-from executor.seccomp import build_filter
-from executor.supervision import Ending, OutputBuffer, supervise
-from executor.supervision import OutputCallback as OutputCallback  # re-export
+from executor.sandbox.isolation import Protections as Protections  # re-export
+from executor.sandbox.isolation import detect_protections as detect_protections  # re-export
+from executor.sandbox.languages import Language, LanguageError, get_language
+from executor.sandbox.parent import Ending, OutputBuffer, supervise
+from executor.sandbox.parent import OutputCallback as OutputCallback  # re-export
+from executor.sandbox.seccomp import build_filter
 
 __all__ = [
     "Limits",
@@ -67,7 +67,7 @@ _TMPFS_FILES = 2
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Resource limits of one run (the defaults are the contract's).
+    """Resource limits of one run; the defaults are what every run gets.
 
     Attributes:
         wall_ms: Wall-clock time, at most 60 s; then ``timed_out``.
@@ -139,7 +139,7 @@ async def run_code(
     ``status="error"``.
 
     Args:
-        language: A name registered in ``executor.languages.LANGUAGES``.
+        language: A name registered in ``executor.sandbox.languages.LANGUAGES``.
         source: The program's text.
         stdin: Sent to its standard input, which is then closed.
         limits: Resource limits.
@@ -170,7 +170,12 @@ async def run_code(
                 output = OutputBuffer(limits.output_bytes, on_output)
                 data = stdin.encode(errors="replace")
                 ending = await supervise(
-                    config, data, wall_ms=limits.wall_ms, output=output, cancel=cancel
+                    config,
+                    data,
+                    wall_ms=limits.wall_ms,
+                    output=output,
+                    cancel=cancel,
+                    path=SANDBOX_PATH,
                 )
     except NoFreeSlotError as exc:
         return _error(str(exc))
