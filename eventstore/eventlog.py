@@ -21,10 +21,11 @@ from eventstore.events import NewEvent, StoredEvent, chain_hash
 
 _HEAD = "SELECT seq, hash FROM doc_heads WHERE doc_id = $1"
 _INSERT_EVENT = """
-INSERT INTO doc_events (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+INSERT INTO doc_events
+    (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
 _MOVE_HEAD = "UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1"
-_COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash"
+_COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source"
 _READ_PAGE = f"""
 SELECT {_COLUMNS} FROM doc_events
 WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"""  # noqa: S608
@@ -67,6 +68,7 @@ def _event(row: Row) -> StoredEvent:
         created_at=row["created_at"],
         meta=None if meta is None else json.loads(meta),
         hash=bytes(row["hash"]),
+        source=row["source"],
     )
 
 
@@ -206,6 +208,7 @@ def _chain(doc_id: str, head: Head, events: Sequence[NewEvent], now: float) -> l
                 now,
                 event.meta,
                 previous,
+                event.source,
             )
         )
     return stored
@@ -223,4 +226,5 @@ def _row(event: StoredEvent) -> tuple[Any, ...]:
         event.created_at,
         meta,
         event.hash,
+        event.source,
     )

@@ -29,6 +29,7 @@ from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
 from collab.realtime.rooms import TooManyPeersError
 from eventstore import EventStoreError
+from eventstore.events import is_valid_source
 from eventstore.keys import DATABASE
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
     if user is None:
         await ws.close(code=close_codes.UNAUTHORIZED, message=b"missing, invalid or expired token")
         return
+    source = request.query.get("source")
+    if source is not None and not is_valid_source(source):
+        await ws.close(code=close_codes.MALFORMED, message=b"source must be 1-64 of [a-z0-9:._-]")
+        return
     doc_id = request.match_info["doc_id"]
     access = await document_access(request.app[DATABASE], doc_id, user.id)
     if access is None:
@@ -78,13 +83,15 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
     )
     peer.start()
     try:
-        await _join_and_pump(request, peer, doc_id, access.project_id)
+        await _join_and_pump(request, peer, doc_id, access.project_id, source)
     finally:
         await peer.stop()
         buckets.release(user.id)
 
 
-async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_id: str) -> None:
+async def _join_and_pump(
+    request: web.Request, peer: Peer, doc_id: str, project_id: str, source: str | None
+) -> None:
     manager = request.app[ROOMS]
     try:
         room = await manager.join(doc_id, project_id, peer)
@@ -95,6 +102,8 @@ async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_
         logger.warning("cannot open %s: %s", doc_id, exc)
         await peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
         return
+    if source is not None:
+        room.declare_source(peer, source)
     try:
         await _pump(peer.ws, room, peer, request.app[SETTINGS].max_message_bytes)
     finally:
