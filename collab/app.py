@@ -19,7 +19,20 @@ from auth.middleware import auth_middleware
 from auth.ratelimit import create_rate_limiter
 from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
-from collab.api import content, documents, feed, history, members, ops, projects, versions
+from collab.api import (
+    activity,
+    changeset,
+    content,
+    documents,
+    feed,
+    history,
+    members,
+    ops,
+    projects,
+    rollback,
+    versions,
+    writes,
+)
 from collab.api.demo import setup_demo
 from collab.api.feed import close_feeds
 from collab.api.openapi import setup_openapi
@@ -86,6 +99,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(content.routes)
     app.add_routes(history.routes)
     app.add_routes(versions.routes)
+    app.add_routes(activity.routes)
+    app.add_routes(changeset.routes)
+    app.add_routes(rollback.routes)
+    app.add_routes(writes.routes)
     app.add_routes(feed.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")

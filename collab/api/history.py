@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
 
 from auth.access import Role, require_request_document
-from eventstore import Connection
+from collab.api.history_params import display_names
 from eventstore.blame import blame
 from eventstore.eventlog import EventLog
 from eventstore.events import EVENT_KINDS
@@ -23,10 +21,9 @@ MAX_LIMIT = 1000
 
 _HISTORY = """
 SELECT e.seq, e.kind, e.author_id, u.display_name AS author_name, e.node_id, e.created_at,
-       length(e.payload) AS size
+       length(e.payload) AS size, e.source
 FROM doc_events e LEFT JOIN users u ON u.id = e.author_id
 WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
-_NAMES = "SELECT id, display_name FROM users WHERE id = $1"
 
 
 class HistoryQuerySchema(Schema):
@@ -46,6 +43,9 @@ class HistoryItemSchema(Schema):
     node_id = fields.String()
     created_at = fields.DateTime()
     size = fields.Integer(metadata={"description": "Bytes of the Yjs update."})
+    source = fields.String(
+        allow_none=True, metadata={"description": "The tool or agent that made it, if declared."}
+    )
 
 
 class HistorySchema(Schema):
@@ -63,6 +63,7 @@ class BlameSpanSchema(Schema):
     author_id = fields.String(allow_none=True)
     author_name = fields.String(allow_none=True)
     seq = fields.Integer()
+    source = fields.String(allow_none=True)
 
 
 class BlameSchema(Schema):
@@ -99,7 +100,7 @@ async def get_blame(request: web.Request) -> web.Response:
     access = await require_request_document(request, Role.VIEWER)
     db = request.app[DATABASE]
     result = await blame(EventLog(db), access.doc_id)
-    names = await _display_names(db, {span.author_id for span in result.spans})
+    names = await display_names(db, {span.author_id for span in result.spans})
     spans = [
         {
             "start": span.start,
@@ -107,15 +108,8 @@ async def get_blame(request: web.Request) -> web.Response:
             "author_id": span.author_id,
             "author_name": names.get(span.author_id),
             "seq": span.seq,
+            "source": span.source,
         }
         for span in result.spans
     ]
     return web.json_response({"seq": result.seq, "text": result.text, "spans": spans})
-
-
-async def _display_names(db: Connection, user_ids: set[str | None]) -> dict[str | None, Any]:
-    names: dict[str | None, Any] = {}
-    for user_id in user_ids - {None}:
-        row = await db.fetchrow(_NAMES, user_id)
-        names[user_id] = None if row is None else row["display_name"]
-    return names

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from auth.access import Role, current_user, require_request_document
 from collab.api.document_schemas import NAME_MAX, DocumentSchema, document_json
 from collab.api.documents import document_row, insert_document
+from collab.api.history_params import require_seq
 from collab.keys import SETTINGS
 from collab.realtime.keys import ROOMS
 from eventstore.crdt import encode_state, text_of
@@ -16,7 +17,6 @@ from eventstore.eventlog import EventLog
 from eventstore.events import NewEvent
 from eventstore.keys import DATABASE
 from eventstore.replay import rebuild
-from webcore.errors import ValidationError
 from webcore.fields import Text
 from webcore.validation import body
 
@@ -99,5 +99,4 @@ async def fork(request: web.Request) -> web.Response:
 
 
 async def _require_known_seq(log: EventLog, doc_id: str, seq: int | None) -> None:
-    if seq is not None and seq > (await log.head(doc_id)).seq:
-        raise ValidationError("seq is past the head", details={"seq": ["past the head"]})
+    await require_seq(log, doc_id, seq, "seq")
