@@ -107,10 +107,12 @@ class CharHistory:
         """Index before which exactly ``position`` visible bytes lie (splitting a piece)."""
         offset = 0
         for index, piece in enumerate(self.pieces):
-            if piece.deleted is not None:
-                continue
+            # Before any tombstones here: Yjs inserts right after the last visible
+            # character, ahead of deleted ones, and restored text must keep that order.
             if offset == position:
                 return index
+            if piece.deleted is not None:
+                continue
             if offset + piece.size > position:
                 chars = _char_index(piece.text, position - offset)
                 head, tail = piece.text[:chars], piece.text[chars:]
