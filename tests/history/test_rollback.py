@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ async def test_rolling_back_one_author_leaves_the_others_text(
         for cid, who in (("o", "owner"), ("e", "editor")):
             result = await yjs.connect(cid, ws_base(client), seeded.doc_id, seeded.tokens[who])
             assert result.synced, result
-        steps = [
+        steps: list[tuple[str, str, int, str | int]] = [
             ("o", "insert", 0, "hello world"),
             ("e", "insert", 5, " big"),  # hello big world
             ("o", "insert", 15, "!"),  # hello big world!
@@ -103,6 +104,7 @@ async def test_rollback_rules(client: Client, seeded: Seeded) -> None:
     await expect_error(client, "POST", path, seeded, 422, json={})
     await expect_error(client, "POST", path, seeded, 422, json={"by": ["nobody"]})  # no match
     await expect_error(client, "POST", path, seeded, 422, json={"through_seq": 5})
+    bad: Any
     for bad in (
         {"by": []},
         {"by": "x"},

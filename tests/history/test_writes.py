@@ -61,6 +61,7 @@ async def test_edits_at_a_base_seq_merge_with_later_ones(client: Client, seeded:
 async def test_edits_reject_bad_input(client: Client, seeded: Seeded) -> None:
     path = f"/api/documents/{seeded.doc_id}/edits"
     await call(client, "POST", path, seeded, json={"edits": [{"index": 0, "insert": "😀"}]})
+    bad: Any
     for bad in (
         {},
         {"edits": []},
