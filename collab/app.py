@@ -27,6 +27,7 @@ from collab.api import (
     feed,
     history,
     members,
+    merge,
     ops,
     projects,
     rollback,
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(changeset.routes)
     app.add_routes(rollback.routes)
     app.add_routes(writes.routes)
+    app.add_routes(merge.routes)
     app.add_routes(feed.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
