@@ -31,6 +31,7 @@ from collab.api import (
     ops,
     projects,
     rollback,
+    trash,
     versions,
     writes,
 )
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rate_limiter_ctx)
     app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=READINESS_CHECKS))
     app.cleanup_ctx.append(rooms_ctx)
+    app.cleanup_ctx.append(trash.trash_purge_ctx)
     app.on_shutdown.append(close_websockets)
     app.on_shutdown.append(close_feeds)
 
@@ -105,6 +107,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(rollback.routes)
     app.add_routes(writes.routes)
     app.add_routes(merge.routes)
+    app.add_routes(trash.routes)
     app.add_routes(feed.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")

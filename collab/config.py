@@ -48,6 +48,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     snapshot_every: int = 500
     room_grace_seconds: float = 30.0
+    trash_days: float = 30.0
     max_connections_per_document: int = 200
     updates_per_second: float = 200.0
     update_burst: int = 400
@@ -117,6 +118,7 @@ class Settings:
                 "COLLAB_UPDATES_PER_SECOND", defaults.updates_per_second, low=1.0
             ),
             update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
+            trash_days=env.number("COLLAB_TRASH_DAYS", defaults.trash_days, low=0),
             jobs=jobs,
         )
 

@@ -67,6 +67,12 @@ def test_defaults_match_the_documentation() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.node_id == f"{socket.gethostname()}-{os.getpid()}"
     assert settings.data_dir == Path("data")
+    assert settings.trash_days == 30
+
+
+def test_trash_days_is_read() -> None:
+    assert Settings.from_env({"COLLAB_TRASH_DAYS": "7"}).trash_days == 7
+    assert Settings.from_env({"COLLAB_TRASH_DAYS": "0.5"}).trash_days == 0.5
 
 
 def test_every_documented_variable_is_read() -> None:
@@ -131,6 +137,8 @@ def test_empty_values_mean_unset() -> None:
         ("COLLAB_JOB_CONCURRENCY", "many"),
         ("COLLAB_UPDATES_PER_SECOND", "0.5"),
         ("COLLAB_UPDATE_BURST", "0"),
+        ("COLLAB_TRASH_DAYS", "-1"),
+        ("COLLAB_TRASH_DAYS", "forever"),
     ],
 )
 def test_malformed_values_name_the_variable(name: str, value: str) -> None:
