@@ -1,4 +1,4 @@
-"""The ``collab`` command: serve | worker | migrate | replay."""
+"""The ``collab`` command: serve | worker | migrate | replay | export | import."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--verify", action="store_true")
     replay.add_argument("--format", choices=("text", "json", "yjs"), default="text")
     replay.add_argument("--out", metavar="FILE")
+    export = sub.add_parser("export", help="write a document's whole log to a portable file")
+    export.add_argument("doc_id")
+    export.add_argument("--out", metavar="FILE", required=True)
+    imported = sub.add_parser("import", help="create a document from an exported log")
+    imported.add_argument("file")
+    imported.add_argument("--project", metavar="PROJECT_ID", required=True)
     return parser
 
 
@@ -90,9 +96,23 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return run_replay(settings.database_url, args)
 
 
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from collab.transfer import run_export
+
+    return run_export(settings.database_url, args)
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from collab.transfer import run_import
+
+    return run_import(settings.database_url, args)
+
+
 _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": _serve,
     "worker": _worker,
     "migrate": _migrate,
     "replay": _replay,
+    "export": _export,
+    "import": _import,
 }

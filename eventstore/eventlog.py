@@ -122,6 +122,27 @@ class EventLog:
             await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
         return stored
 
+    async def append_dated(
+        self, conn: Connection, doc_id: str, events: Sequence[tuple[NewEvent, float]]
+    ) -> list[StoredEvent]:
+        """Append events that keep their own commit times (an imported history).
+
+        Runs in the caller's transaction; the hashes chain onto the current head
+        as for any append.
+
+        Raises:
+            UnknownLogError: the document has no log.
+        """
+        head = await self._locked_head(conn, doc_id)
+        stored: list[StoredEvent] = []
+        for event, created_at in events:
+            previous = Head(stored[-1].seq, stored[-1].hash) if stored else head
+            stored += _chain(doc_id, previous, [event], created_at)
+        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        if stored:
+            await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
+        return stored
+
     async def _locked_head(self, conn: Connection, doc_id: str) -> Head:
         row = await conn.fetchrow(_HEAD + self._db.dialect.for_update, doc_id)
         if row is None:
