@@ -144,7 +144,7 @@ def _authors(by: str | None) -> set[str] | None:
     " count UTF-16 characters.",
 )
 @request_schema(ActivityQuerySchema, location="querystring")
-@response_schema(ActivitySchema, 200)
+@response_schema(ActivitySchema, 200, description="Sessions, newest first.")
 async def get_activity(request: web.Request) -> web.Response:
     """``GET /api/documents/{doc_id}/activity``."""
     access = await require_request_document(request, Role.VIEWER)

@@ -92,7 +92,7 @@ async def _end(log: EventLog, doc_id: str, params: dict[str, Any], end: str, def
     " insert and delete run names the author, seq and source of the event that made it.",
 )
 @request_schema(ChangesetQuerySchema, location="querystring")
-@response_schema(ChangesetSchema, 200)
+@response_schema(ChangesetSchema, 200, description="The runs from one version to the other.")
 async def get_changeset(request: web.Request) -> web.Response:
     """``GET /api/documents/{doc_id}/changeset?from_seq=A&to_seq=B``."""
     access = await require_request_document(request, Role.VIEWER)

@@ -36,15 +36,19 @@ class HistoryQuerySchema(Schema):
 class HistoryItemSchema(Schema):
     """One event of the log (without its update bytes)."""
 
-    seq = fields.Integer()
-    kind = fields.String(validate=validate.OneOf(EVENT_KINDS))
+    seq = fields.Integer(metadata={"example": 7})
+    kind = fields.String(validate=validate.OneOf(EVENT_KINDS), metadata={"example": "update"})
     author_id = fields.String(allow_none=True)
     author_name = fields.String(allow_none=True)
     node_id = fields.String()
     created_at = fields.DateTime()
     size = fields.Integer(metadata={"description": "Bytes of the Yjs update."})
     source = fields.String(
-        allow_none=True, metadata={"description": "The tool or agent that made it, if declared."}
+        allow_none=True,
+        metadata={
+            "description": "The tool or agent that made it, if declared.",
+            "example": "ai:assistant",
+        },
     )
 
 

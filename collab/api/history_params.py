@@ -5,22 +5,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import marshmallow
 from marshmallow import fields, validate
 
 from eventstore import Connection
 from eventstore.changes import EventInfo
 from eventstore.eventlog import EventLog
+from eventstore.events import is_valid_source
 from webcore.errors import ValidationError
 
-SOURCE_REGEX = r"^[a-z0-9:._-]{1,64}\Z"
+SOURCE_REGEX = r"^[a-z0-9:._-]{1,64}$"
 SOURCE_RULE = "1-64 characters of [a-z0-9:._-]"
 _NAMES = "SELECT id, display_name FROM users WHERE id = $1"
+
+
+def _no_newline(value: str) -> None:
+    if not is_valid_source(value):
+        raise marshmallow.ValidationError(f"Must be {SOURCE_RULE}.")
 
 
 def source_field(**kwargs: Any) -> fields.String:
     """A ``source`` label field: which tool or agent made (or makes) the events."""
     return fields.String(
-        validate=validate.Regexp(SOURCE_REGEX, error=f"Must be {SOURCE_RULE}."),
+        # ``$`` also matches before a final newline, which is_valid_source refuses.
+        validate=validate.And(
+            validate.Regexp(SOURCE_REGEX, error=f"Must be {SOURCE_RULE}."),
+            _no_newline,
+        ),
         metadata={"description": f"Tool or agent label, {SOURCE_RULE}.", "example": "ai:assistant"},
         **kwargs,
     )

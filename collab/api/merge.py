@@ -85,8 +85,8 @@ async def last_merge_point(db: Connection, doc_id: str, other_id: str) -> int | 
     " fork or the last merge; concurrent edits on both sides merge without conflict."
     " Connected clients see it live.",
 )
-@request_schema(MergeSchema)
-@response_schema(MergedSchema, 200)
+@request_schema(MergeSchema, required=True)
+@response_schema(MergedSchema, 200, description="The merge event.")
 async def merge(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/merge`` ``{from_document_id}``."""
     access = await require_request_document(request, Role.EDITOR)

@@ -77,8 +77,8 @@ def matches(event: EventInfo, filters: dict[str, Any]) -> bool:
     " matching events inserted and restores what they deleted; edits by others, earlier"
     " or later, stay. Connected clients see it live. 422 when nothing matches.",
 )
-@request_schema(RollbackSchema)
-@response_schema(RolledBackSchema, 200)
+@request_schema(RollbackSchema, required=True)
+@response_schema(RolledBackSchema, 200, description="The rollback event.")
 async def rollback(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/rollback``."""
     access = await require_request_document(request, Role.EDITOR)

@@ -69,7 +69,7 @@ def trashed_json(row: Row) -> dict[str, Any]:
 
 @routes.get("/api/projects/{project_id}/trash")
 @docs(tags=TAGS, summary="The project's deleted documents", parameters=[PROJECT_ID])
-@response_schema(TrashSchema, 200)
+@response_schema(TrashSchema, 200, description="The trashed documents.")
 async def list_trash(request: web.Request) -> web.Response:
     """Any member: the documents waiting in the trash."""
     db, project_id = request.app[DATABASE], request.match_info["project_id"]
@@ -85,7 +85,7 @@ async def list_trash(request: web.Request) -> web.Response:
     description="Owner only. The document returns with its whole log.",
     parameters=[DOC_ID],
 )
-@response_schema(DocumentSchema, 200)
+@response_schema(DocumentSchema, 200, description="The document, back.")
 async def undelete(request: web.Request) -> web.Response:
     """Move the document's row back from the trash."""
     doc_id = request.match_info["doc_id"]

@@ -71,8 +71,8 @@ class UpdateQuerySchema(Schema):
     " to the text at that seq and the CRDT merges them with everything after it. One"
     " `edit` event, live to every client; `seq` is null when nothing changed.",
 )
-@request_schema(EditsSchema)
-@response_schema(SeqSchema, 200)
+@request_schema(EditsSchema, required=True)
+@response_schema(SeqSchema, 200, description="The edit event.")
 async def post_edits(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/edits`` ``{edits, base_seq?, source?}``."""
     access = await require_request_document(request, Role.EDITOR)
@@ -109,7 +109,7 @@ async def post_edits(request: web.Request) -> web.Response:
     },
 )
 @request_schema(UpdateQuerySchema, location="querystring")
-@response_schema(SeqSchema, 200)
+@response_schema(SeqSchema, 200, description="The update event.")
 async def post_update(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/updates[?source=LABEL]`` with a raw Yjs update."""
     access = await require_request_document(request, Role.EDITOR)
