@@ -22,6 +22,9 @@ from pycrdt import Doc, Text, TextEvent
 from eventstore.crdt import TEXT_NAME, apply_update, new_doc
 from eventstore.eventlog import EventLog
 from eventstore.events import StoredEvent
+from eventstore.pieces import Piece, PieceList
+
+__all__ = ["CharHistory", "EventInfo", "Piece", "char_history", "utf16_len"]
 
 
 def utf16_len(text: str) -> int:
@@ -29,32 +32,6 @@ def utf16_len(text: str) -> int:
     if text.isascii():
         return len(text)
     return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
-
-
-def _char_index(text: str, size: int) -> int:
-    """The number of characters of ``text`` in its first ``size`` UTF-8 bytes."""
-    if text.isascii():
-        return size
-    count = 0
-    for index, char in enumerate(text):
-        if count >= size:
-            return index
-        count += len(char.encode("utf-8"))
-    return len(text)
-
-
-@dataclass(slots=True)
-class Piece:
-    """Characters inserted by event ``inserted``; ``deleted`` is the seq that removed them."""
-
-    text: str
-    size: int  # UTF-8 bytes
-    inserted: int
-    deleted: int | None = None
-
-    def alive_at(self, seq: int) -> bool:
-        """Visible in the text right after event ``seq``."""
-        return self.inserted <= seq and (self.deleted is None or self.deleted > seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +57,7 @@ class _Counts:
 class CharHistory:
     """The pieces of a document through ``seq`` and the events that made them."""
 
-    pieces: list[Piece] = field(default_factory=list)
+    sequence: PieceList = field(default_factory=PieceList)
     events: dict[int, EventInfo] = field(default_factory=dict)
     seq: int = 0
     doc: Doc[Any] | None = None
@@ -97,41 +74,20 @@ class CharHistory:
                 inserted = op["insert"]
                 text = inserted if isinstance(inserted, str) else "\ufffc"
                 size = len(text.encode("utf-8"))
-                self.pieces.insert(self._split(position), Piece(text, size, self.seq))
+                self.sequence.insert(position, Piece(text, size, self.seq))
                 self._counts.inserted += utf16_len(text)
                 position += size
             elif "delete" in op:
                 self._delete(position, int(op["delete"]))
 
-    def _split(self, position: int) -> int:
-        """Index before which exactly ``position`` visible bytes lie (splitting a piece)."""
-        offset = 0
-        for index, piece in enumerate(self.pieces):
-            # Before any tombstones here: Yjs inserts right after the last visible
-            # character, ahead of deleted ones, and restored text must keep that order.
-            if offset == position:
-                return index
-            if piece.deleted is not None:
-                continue
-            if offset + piece.size > position:
-                chars = _char_index(piece.text, position - offset)
-                head, tail = piece.text[:chars], piece.text[chars:]
-                head_size = len(head.encode("utf-8"))
-                self.pieces[index : index + 1] = [
-                    Piece(head, head_size, piece.inserted),
-                    Piece(tail, piece.size - head_size, piece.inserted),
-                ]
-                return index + 1
-            offset += piece.size
-        return len(self.pieces)
-
     def _delete(self, position: int, size: int) -> None:
-        start = self._split(position)
-        end = self._split(position + size)
-        for piece in self.pieces[start:end]:
-            if piece.deleted is None:
-                piece.deleted = self.seq
-                self._counts.deleted += utf16_len(piece.text)
+        for piece in self.sequence.delete(position, size, self.seq):
+            self._counts.deleted += utf16_len(piece.text)
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """Every piece in document order, tombstones included."""
+        return list(self.sequence)
 
     def record(self, event: StoredEvent) -> None:
         """Note ``event``'s facts and the counts its delta produced."""
@@ -148,11 +104,11 @@ class CharHistory:
 
     def text_at(self, seq: int) -> str:
         """The text right after event ``seq``."""
-        return "".join(piece.text for piece in self.pieces if piece.alive_at(seq))
+        return "".join(piece.text for piece in self.sequence if piece.alive_at(seq))
 
     def alive(self, seq: int) -> Iterator[Piece]:
         """The pieces visible right after event ``seq``, in order."""
-        return (piece for piece in self.pieces if piece.alive_at(seq))
+        return (piece for piece in self.sequence if piece.alive_at(seq))
 
 
 async def char_history(log: EventLog, doc_id: str, *, through: int | None = None) -> CharHistory:
