@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
@@ -21,7 +23,7 @@ MAX_LIMIT = 1000
 
 _HISTORY = """
 SELECT e.seq, e.kind, e.author_id, u.display_name AS author_name, e.node_id, e.created_at,
-       length(e.payload) AS size, e.source
+       length(e.payload) AS size, e.source, e.meta
 FROM doc_events e LEFT JOIN users u ON u.id = e.author_id
 WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
 
@@ -48,6 +50,13 @@ class HistoryItemSchema(Schema):
         metadata={
             "description": "The tool or agent that made it, if declared.",
             "example": "ai:assistant",
+        },
+    )
+    meta = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Facts stored with the event, e.g. a fork's source_doc_id.",
+            "example": {"source_doc_id": "5b0e9c3d2f6a4e1b8c7d9e0f1a2b3c4d", "source_seq": 12},
         },
     )
 
@@ -87,7 +96,14 @@ async def get_history(request: web.Request) -> web.Response:
     access = await require_request_document(request, Role.VIEWER)
     page = query(request)
     rows = await request.app[DATABASE].fetch(_HISTORY, access.doc_id, page["after"], page["limit"])
-    items = [{**row, "created_at": iso_time(row["created_at"])} for row in rows]
+    items = [
+        {
+            **row,
+            "created_at": iso_time(row["created_at"]),
+            "meta": None if row["meta"] is None else json.loads(row["meta"]),
+        }
+        for row in rows
+    ]
     next_after = items[-1]["seq"] if len(items) == page["limit"] else None
     return web.json_response({"items": items, "next_after": next_after})
 

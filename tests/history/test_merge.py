@@ -67,6 +67,9 @@ async def test_a_fork_merges_back_with_concurrent_edits(client: Client, seeded: 
     assert events[-1].kind == "merge"
     assert events[-1].meta == {"from_document_id": branch, "through_seq": 3, "since_seq": 2}
     assert (await verify_log(log, main)).ok
+    fork_history = await call(client, "GET", f"/api/documents/{branch}/history", seeded)
+    first = fork_history["items"][0]
+    assert (first["kind"], first["meta"]["source_doc_id"]) == ("fork", main)
 
 
 async def test_merge_rules(client: Client, seeded: Seeded) -> None:
