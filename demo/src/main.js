@@ -5,6 +5,7 @@
 import { api, ApiError, refreshTokens } from './api.js'
 import { $, h, onSubmit, show, toast } from './dom.js'
 import { colorFor, openEditor } from './editor.js'
+import { openHistory } from './history.js'
 import { runDocument } from './jobs.js'
 import { renderMembers, setupMemberForm } from './members.js'
 import { clearSession, getSession, onSessionChange, saveTokens } from './session.js'
@@ -187,6 +188,7 @@ async function selectDocument (documentId) {
     readOnly,
     on: { status: (s) => connectionChanged(doc, s), peers: renderPeers }
   })
+  state.history = openHistory($('#history'), { document: doc, canWrite: !readOnly })
 }
 
 function closeDocument () {
@@ -194,6 +196,8 @@ function closeDocument () {
   state.job = null
   state.editor?.destroy()
   state.editor = null
+  state.history?.destroy()
+  state.history = null
   state.document = null
   $('#editor').replaceChildren()
   renderPeers([])
