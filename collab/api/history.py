@@ -20,6 +20,7 @@ from webcore.validation import query
 routes = web.RouteTableDef()
 TAGS = ["history"]
 MAX_LIMIT = 1000
+MAX_SEQ = 2**62  # both engines store seqs as 64-bit integers
 
 _HISTORY = """
 SELECT e.seq, e.kind, e.author_id, u.display_name AS author_name, e.node_id, e.created_at,
@@ -31,7 +32,7 @@ WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
 class HistoryQuerySchema(Schema):
     """Paging through the log, oldest first."""
 
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SEQ))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 

@@ -49,3 +49,17 @@ async def test_at_past_the_head_is_422_naming_the_range(client: Client, seeded: 
     assert (await call(client, "GET", f"{doc}/content?at=1", seeded))["text"] == "a"
     assert (await call(client, "GET", f"{doc}/content?at=0", seeded))["text"] == ""
     await expect_error(client, "GET", f"{doc}/content?at=-1", seeded, 422)
+
+
+async def test_huge_numbers_are_422_not_500(client: Client, seeded: Seeded) -> None:
+    doc = f"/api/documents/{seeded.doc_id}"
+    huge = "99999999999999999999999"
+    for path in (
+        f"{doc}/history?after={huge}",
+        f"{doc}/content?at={huge}",
+        f"{doc}/state?at={huge}",
+        f"{doc}/activity?through_seq={huge}",
+        f"{doc}/changeset?from_seq={huge}",
+    ):
+        await expect_error(client, "GET", path, seeded, 422)
+    assert (await client.get(f"{doc}/changeset")).status == 401
