@@ -17,6 +17,7 @@ from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
 
 from auth.access import Role, current_user, require_document_role, require_request_document
+from collab.api.history_params import source_field
 from collab.api.server_edits import commit_update
 from collab.realtime.room import ServerEdit
 from eventstore import Connection
@@ -41,6 +42,7 @@ class MergeSchema(Schema):
         validate=validate.Length(1, 200),
         metadata={"example": "5b0e9c3d2f6a4e1b8c7d9e0f1a2b3c4d"},
     )
+    source = source_field()
 
 
 class MergedSchema(Schema):
@@ -90,7 +92,8 @@ async def last_merge_point(db: Connection, doc_id: str, other_id: str) -> int | 
 async def merge(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/merge`` ``{from_document_id}``."""
     access = await require_request_document(request, Role.EDITOR)
-    other_id = body(request)["from_document_id"]
+    data = body(request)
+    other_id = data["from_document_id"]
     db = request.app[DATABASE]
     user = current_user(request)
     await require_document_role(db, other_id, user.id, Role.EDITOR)
@@ -106,6 +109,6 @@ async def merge(request: web.Request) -> web.Response:
     base = await rebuild(log, other_id, at=since)
     update = guarded(lambda: other.doc.get_update(base.doc.get_state()))
     meta = {"from_document_id": other_id, "through_seq": other.seq, "since_seq": since}
-    edit = ServerEdit("merge", user.id, meta=meta)
+    edit = ServerEdit("merge", user.id, data.get("source"), meta)
     seq = await commit_update(request, access, edit, update)
     return web.json_response({"seq": seq, "merged_events": other.seq - since})

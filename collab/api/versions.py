@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from auth.access import Role, current_user, require_request_document
 from collab.api.document_schemas import NAME_MAX, DocumentSchema, document_json
 from collab.api.documents import document_row, insert_document
-from collab.api.history_params import require_seq
+from collab.api.history_params import require_seq, source_field
 from collab.keys import SETTINGS
 from collab.realtime.keys import ROOMS
 from eventstore.crdt import encode_state, text_of
@@ -27,7 +27,8 @@ TAGS = ["history"]
 class RestoreSchema(Schema):
     """Which version to bring back."""
 
-    seq = fields.Integer(required=True, validate=validate.Range(min=0))
+    seq = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"example": 12})
+    source = source_field()
 
 
 class RestoredSchema(Schema):
@@ -55,12 +56,13 @@ class ForkSchema(Schema):
 async def restore(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/restore`` ``{seq}``."""
     access = await require_request_document(request, Role.EDITOR)
-    seq = body(request)["seq"]
+    data = body(request)
+    seq = data["seq"]
     log = EventLog(request.app[DATABASE])
     await _require_known_seq(log, access.doc_id, seq)
     target = text_of((await rebuild(log, access.doc_id, at=seq)).doc)
     async with request.app[ROOMS].borrow(access.doc_id, access.project_id) as room:
-        new_seq = await room.restore(target, current_user(request).id)
+        new_seq = await room.restore(target, current_user(request).id, data.get("source"))
     return web.json_response({"seq": new_seq})
 
 

@@ -53,7 +53,9 @@ async def test_a_fork_merges_back_with_concurrent_edits(client: Client, seeded: 
     assert again == {"seq": None, "merged_events": 0}
     # Only what is newer comes next time.
     await edit(client, seeded, branch, 0, "!")
-    third = await call(client, "POST", path, seeded, json={"from_document_id": branch})
+    third = await call(
+        client, "POST", path, seeded, json={"from_document_id": branch, "source": "tool:sync"}
+    )
     assert third == {"seq": 4, "merged_events": 1}
     assert await text(client, seeded, main) == "# main\n!line one\nfork: line two\n"
     # And the other way: the source's news reach the fork.
@@ -66,6 +68,7 @@ async def test_a_fork_merges_back_with_concurrent_edits(client: Client, seeded: 
     events = await log.read(main)
     assert events[-1].kind == "merge"
     assert events[-1].meta == {"from_document_id": branch, "through_seq": 3, "since_seq": 2}
+    assert events[-1].source == "tool:sync"
     assert (await verify_log(log, main)).ok
     fork_history = await call(client, "GET", f"/api/documents/{branch}/history", seeded)
     first = fork_history["items"][0]
@@ -78,7 +81,13 @@ async def test_merge_rules(client: Client, seeded: Seeded) -> None:
     await expect_error(client, "POST", path, seeded, 422, json={"from_document_id": unrelated})
     await expect_error(client, "POST", path, seeded, 422, json={"from_document_id": seeded.doc_id})
     await expect_error(client, "POST", path, seeded, 404, json={"from_document_id": "nope"})
-    for bad in ({}, {"from_document_id": ""}, {"from_document_id": 5}, {"x": 1}):
+    for bad in (
+        {},
+        {"from_document_id": ""},
+        {"from_document_id": 5},
+        {"x": 1},
+        {"from_document_id": "x", "source": "Not Valid"},
+    ):
         await expect_error(client, "POST", path, seeded, 422, json=bad)
     branch = await fork(client, seeded)
     body = {"from_document_id": branch}

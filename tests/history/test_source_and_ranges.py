@@ -63,3 +63,20 @@ async def test_huge_numbers_are_422_not_500(client: Client, seeded: Seeded) -> N
     ):
         await expect_error(client, "GET", path, seeded, 422)
     assert (await client.get(f"{doc}/changeset")).status == 401
+
+
+async def test_restore_takes_a_source(client: Client, seeded: Seeded) -> None:
+    doc = f"/api/documents/{seeded.doc_id}"
+    await call(
+        client, "POST", f"{doc}/edits", seeded, json={"edits": [{"index": 0, "insert": "x"}]}
+    )
+    restored = await call(
+        client, "POST", f"{doc}/restore", seeded, json={"seq": 0, "source": "ai:undo"}
+    )
+    history = await call(client, "GET", f"{doc}/history?after=1", seeded)
+    assert [(i["seq"], i["kind"], i["source"]) for i in history["items"]] == [
+        (restored["seq"], "restore", "ai:undo")
+    ]
+    await expect_error(
+        client, "POST", f"{doc}/restore", seeded, 422, json={"seq": 0, "source": "?"}
+    )
