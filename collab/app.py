@@ -37,6 +37,7 @@ from collab.api import (
 )
 from collab.api.demo import setup_demo
 from collab.api.feed import close_feeds
+from collab.api.history_cache import HISTORY_CACHE, HistoryCache
 from collab.api.openapi import setup_openapi
 from collab.config import Settings
 from collab.forwarded import forwarded_middleware
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app[USER_BUCKETS] = UserBuckets(2 * settings.updates_per_second, 2 * settings.update_burst)
     app[READINESS_CHECKS] = []
     app[CHANGE_SIGNALS] = ChangeSignals()
+    app[HISTORY_CACHE] = HistoryCache()
     app[TOKEN_SIGNER] = TokenSigner(
         load_signing_key(settings.jwt_secret, settings.data_dir),
         access_ttl=settings.access_token_ttl,

@@ -10,8 +10,9 @@ from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
 
 from auth.access import Role, require_request_document
+from collab.api.history_cache import HISTORY_CACHE
 from collab.api.history_params import aware_time, display_names, require_seq
-from eventstore.changes import EventInfo, char_history
+from eventstore.changes import EventInfo
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from webcore.errors import ValidationError
@@ -154,8 +155,9 @@ async def get_activity(request: web.Request) -> web.Response:
     head = await require_seq(log, access.doc_id, params.get("after_seq"), "after_seq")
     through = params.get("through_seq")
     await require_seq(log, access.doc_id, through, "through_seq")
-    history = await char_history(log, access.doc_id, through=head if through is None else through)
-    events = _selected(list(history.events.values()), params)
+    last = head if through is None else through
+    history = await request.app[HISTORY_CACHE].get(log, access.doc_id, last)
+    events = _selected([e for e in history.events.values() if e.seq <= last], params)
     found = sessions(events, params["gap_ms"] / 1000)[: params["limit"]]
     names = await display_names(db, {e.author_id for s in found for e in s.events})
     return web.json_response({"items": [session.json(names) for session in found]})

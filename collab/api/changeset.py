@@ -9,6 +9,7 @@ from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
 
 from auth.access import Role, require_request_document
+from collab.api.history_cache import HISTORY_CACHE
 from collab.api.history_params import (
     attribution,
     aware_time,
@@ -16,7 +17,6 @@ from collab.api.history_params import (
     require_seq,
     seq_at,
 )
-from eventstore.changes import char_history
 from eventstore.changeset import RunOp, changeset
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
@@ -102,7 +102,7 @@ async def get_changeset(request: web.Request) -> web.Response:
     head = (await log.head(access.doc_id)).seq
     from_seq = await _end(log, access.doc_id, params, "from", 0)
     to_seq = await _end(log, access.doc_id, params, "to", head)
-    history = await char_history(log, access.doc_id, through=max(from_seq, to_seq))
+    history = await request.app[HISTORY_CACHE].get(log, access.doc_id, max(from_seq, to_seq))
     runs = changeset(history, from_seq, to_seq)
     infos = {run.seq: history.events.get(run.seq) for run in runs if run.seq is not None}
     names = await display_names(db, {i.author_id for i in infos.values() if i is not None})

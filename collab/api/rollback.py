@@ -8,12 +8,15 @@ from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
+from pycrdt import Doc
 
 from auth.access import Role, current_user, require_request_document
+from collab.api.history_cache import HISTORY_CACHE
 from collab.api.history_params import aware_time, require_seq, source_field
 from collab.api.server_edits import commit_update, update_from
 from collab.realtime.room import ServerEdit
-from eventstore.changes import EventInfo, char_history
+from eventstore.changes import CharHistory, EventInfo
+from eventstore.crdt import apply_update, encode_state, new_doc
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from eventstore.rollback import rollback_plan
@@ -69,6 +72,14 @@ def matches(event: EventInfo, filters: dict[str, Any]) -> bool:
     )
 
 
+def copy_of(history: CharHistory) -> Doc[Any]:
+    """A private copy of the history's document (the cached one must stay as it is)."""
+    doc = new_doc()
+    if history.doc is not None:
+        apply_update(doc, encode_state(history.doc))
+    return doc
+
+
 @routes.post("/api/documents/{doc_id}/rollback")
 @docs(
     tags=["history"],
@@ -86,14 +97,13 @@ async def rollback(request: web.Request) -> web.Response:
     log = EventLog(request.app[DATABASE])
     head = await require_seq(log, access.doc_id, filters.get("after_seq"), "after_seq")
     await require_seq(log, access.doc_id, filters.get("through_seq"), "through_seq")
-    history = await char_history(log, access.doc_id, through=head)
+    history = await request.app[HISTORY_CACHE].get(log, access.doc_id, head)
+    # Everything up to the next await reads one consistent history (see HistoryCache).
     chosen = {seq for seq, info in history.events.items() if matches(info, filters)}
     if not chosen:
         raise ValidationError("no events match the filters", details={"_schema": ["no match"]})
     plan = rollback_plan(history, chosen)
-    doc = history.doc
-    if doc is None:  # char_history always sets it
-        raise RuntimeError("replay kept no document")
+    doc = copy_of(history)
     update = update_from(doc, lambda d: apply_from_end(d, plan))
     edit = ServerEdit(
         "rollback",

@@ -52,18 +52,18 @@ async def test_a_fork_merges_back_with_concurrent_edits(client: Client, seeded: 
     again = await call(client, "POST", path, seeded, json={"from_document_id": branch})
     assert again == {"seq": None, "merged_events": 0}
     # Only what is newer comes next time.
-    await edit(client, seeded, branch, 0, "!")
+    await edit(client, seeded, branch, 4, "!")  # not at a spot the source also edited
     third = await call(
         client, "POST", path, seeded, json={"from_document_id": branch, "source": "tool:sync"}
     )
     assert third == {"seq": 4, "merged_events": 1}
-    assert await text(client, seeded, main) == "# main\n!line one\nfork: line two\n"
+    assert await text(client, seeded, main) == "# main\nline! one\nfork: line two\n"
     # And the other way: the source's news reach the fork.
     back = await call(
         client, "POST", f"/api/documents/{branch}/merge", seeded, json={"from_document_id": main}
     )
     assert back["merged_events"] == 3
-    assert await text(client, seeded, branch) == "# main\n!line one\nfork: line two\n"
+    assert await text(client, seeded, branch) == "# main\nline! one\nfork: line two\n"
     log = EventLog(client.app[DATABASE])
     events = await log.read(main)
     assert events[-1].kind == "merge"
