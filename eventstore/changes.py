@@ -102,6 +102,27 @@ class CharHistory:
             counts.deleted,
         )
 
+    async def extend(self, log: EventLog, doc_id: str, *, through: int | None = None) -> None:
+        """Replay the events after ``seq`` (through ``through``) into this history.
+
+        Raises:
+            UnknownLogError: the document has no log.
+            UpdateRejectedError: a stored update does not decode (the history
+                is then unusable).
+        """
+        if self.doc is None:
+            self.doc = new_doc()
+        doc = self.doc
+        text = doc.get(TEXT_NAME, type=Text)
+        subscription = text.observe(self.observe)
+        try:
+            async for event in log.iterate(doc_id, after=self.seq, through=through):
+                self.seq = event.seq
+                apply_update(doc, event.update)
+                self.record(event)
+        finally:
+            text.unobserve(subscription)
+
     def text_at(self, seq: int) -> str:
         """The text right after event ``seq``."""
         return "".join(piece.text for piece in self.sequence if piece.alive_at(seq))
@@ -121,15 +142,6 @@ async def char_history(log: EventLog, doc_id: str, *, through: int | None = None
         UnknownLogError: the document has no log.
         UpdateRejectedError: a stored update does not decode.
     """
-    doc = new_doc()
-    text = doc.get(TEXT_NAME, type=Text)
-    history = CharHistory(doc=doc)
-    subscription = text.observe(history.observe)
-    try:
-        async for event in log.iterate(doc_id, through=through):
-            history.seq = event.seq
-            apply_update(doc, event.update)
-            history.record(event)
-    finally:
-        text.unobserve(subscription)
+    history = CharHistory(doc=new_doc())
+    await history.extend(log, doc_id, through=through)
     return history
