@@ -185,7 +185,7 @@ async function selectDocument (documentId) {
   state.editor = openEditor($('#editor'), {
     document: doc,
     readOnly,
-    on: { status: (s) => connectionChanged(doc, s), peers: renderPeers }
+    on: { status: (s) => connectionChanged(doc, s), peers: renderPeers, run }
   })
 }
 
@@ -217,12 +217,21 @@ function setConnection (kind, text, { reconnect = false } = {}) {
 
 let lastAuthRetry = 0
 
-async function connectionChanged (doc, { state: s, code, reason }) {
+function unsaved (pending) {
+  return pending === 1 ? '1 edit not yet saved' : `${pending} edits not yet saved`
+}
+
+async function connectionChanged (doc, { state: s, code, reason, pending }) {
   if (doc !== state.document) return
   const readOnly = state.project?.role === 'viewer'
+  const waiting = pending > 0 ? ` · ${unsaved(pending)}` : ''
+  $('#conn').dataset.pending = String(pending || 0)
   if (s === 'connected') return setConnection('connected', readOnly ? 'Connected (read-only)' : 'Connected')
-  if (s === 'connecting') return setConnection('connecting', 'Connecting…')
-  if (s === 'offline') return setConnection('offline', 'Offline, reconnecting…')
+  if (s === 'connecting') return setConnection('connecting', `Connecting…${waiting}`)
+  if (s === 'offline') {
+    const text = navigator.onLine ? 'Offline, reconnecting…' : 'Offline: your edits are kept in this browser'
+    return setConnection('offline', text + waiting)
+  }
   // Closed by the server with a 44xx code: y-websocket will not retry by itself.
   if (code === 4401 && Date.now() - lastAuthRetry > 10000) {
     lastAuthRetry = Date.now()
@@ -321,6 +330,7 @@ const outputView = {
   started (job) {
     resetOutput()
     $('#output').replaceChildren()
+    $('#job-status').dataset.jobId = job.id
     jobStatus(job.status)
     show($('#cancel-job'))
   },
@@ -385,7 +395,10 @@ function setupRun () {
       toast(error.describe(), 'error')
     }
   })
+  // Outside the editor; inside, the editor's own keymap runs it and marks the
+  // event as handled.
   document.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented) return
     if ((event.ctrlKey || event.metaKey) && event.key === 'Enter') {
       event.preventDefault()
       run()
