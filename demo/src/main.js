@@ -2,12 +2,12 @@
 // Navigation lives in the URL hash (#/projects/P/documents/D), so a reload or
 // a shared link opens the same document.
 
-import { api, ApiError, refreshTokens } from './api.js'
+import { api, ApiError, keepSessionFresh, refreshTokens } from './api.js'
 import { $, h, onSubmit, show, toast } from './dom.js'
 import { colorFor, openEditor } from './editor.js'
 import { runDocument } from './jobs.js'
 import { renderMembers, setupMemberForm } from './members.js'
-import { clearSession, getSession, onSessionChange, saveTokens } from './session.js'
+import { clearSession, dropCookie, getSession, onSessionChange, saveTokens } from './session.js'
 
 const state = { projects: [], project: null, documents: [], document: null, editor: null, job: null }
 
@@ -238,6 +238,12 @@ async function connectionChanged (doc, { state: s, code, reason, pending }) {
     setConnection('connecting', 'Renewing session…')
     if (await refreshTokens()) return state.editor?.reconnect()
   }
+  // Refused with a fresh cookie: this server does not take it on the
+  // WebSocket, so go back to the token in the URL.
+  if (code === 4401 && getSession()?.cookie) {
+    dropCookie()
+    return state.editor?.reconnect()
+  }
   if (code === 4401) return showAuth('Your session has expired. Sign in again.')
   if (code === 4403 && await checkAccess()) return
   const why = CLOSE_MESSAGES[code] || reason || 'the server closed the connection'
@@ -413,6 +419,7 @@ async function start () {
   setupForms()
   setupRun()
   watchAccess()
+  keepSessionFresh()
   onSessionChange((session) => {
     if (!session) showAuth('You are signed out.')
   })
