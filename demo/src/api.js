@@ -62,6 +62,11 @@ const REFRESH_AT = 0.8
 const MIN_REFRESH_DELAY_MS = 5000
 let refreshTimer = null
 
+function refreshWhenOnline () {
+  if (navigator.onLine) refreshTokens()
+  else window.addEventListener('online', () => refreshTokens(), { once: true })
+}
+
 /** Keep the session fresh: refresh the tokens (and cookie) before they expire. */
 export function keepSessionFresh () {
   const schedule = (session) => {
@@ -69,7 +74,7 @@ export function keepSessionFresh () {
     if (!session?.expiresAt) return
     const lifetime = session.expiresAt - Date.now()
     const delay = Math.max(MIN_REFRESH_DELAY_MS, lifetime * REFRESH_AT)
-    refreshTimer = setTimeout(() => refreshTokens(), delay)
+    refreshTimer = setTimeout(refreshWhenOnline, delay)
   }
   schedule(getSession())
   return onSessionChange(schedule)

@@ -1,5 +1,6 @@
 // Run a document: submit a job, then follow its event stream (falling back
-// to polling) and report to an output view.
+// to polling) and report to an output view. Runs that others start are
+// followed the same way.
 
 import { api, authorizedFetch } from './api.js'
 import { readEvents } from './sse.js'
@@ -14,6 +15,14 @@ const FINISHED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'erro
  */
 export async function runDocument (documentId, view) {
   const job = await api('POST', '/api/jobs', { document_id: documentId })
+  return followJob(job, view)
+}
+
+/**
+ * Follow a job someone (maybe someone else) started, to the end, reporting to
+ * `view` as `runDocument` does. Returns `{id, cancel(), stop()}`.
+ */
+export function followJob (job, view) {
   const aborter = new AbortController()
   view.started(job)
   follow(job.id, view, aborter.signal).catch((error) => {

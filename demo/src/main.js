@@ -5,11 +5,15 @@
 import { api, ApiError, keepSessionFresh, refreshTokens } from './api.js'
 import { $, h, onSubmit, show, toast } from './dom.js'
 import { colorFor, openEditor } from './editor.js'
-import { runDocument } from './jobs.js'
+import { followJob, runDocument } from './jobs.js'
+import { acceptPendingInvite, resetInviteForm, setupInviteForm, takeInviteFromUrl } from './invites.js'
+import { followEvents } from './live.js'
 import { renderMembers, setupMemberForm } from './members.js'
 import { clearSession, dropCookie, getSession, onSessionChange, saveTokens } from './session.js'
 
-const state = { projects: [], project: null, documents: [], document: null, editor: null, job: null }
+const state = {
+  projects: [], project: null, documents: [], document: null, members: [], editor: null, job: null, live: null, submitting: false
+}
 
 const CLOSE_MESSAGES = {
   4400: 'the server could not read a message',
@@ -23,6 +27,8 @@ const CLOSE_MESSAGES = {
 // --- signing in -------------------------------------------------------------
 
 function showAuth (message) {
+  state.live?.stop()
+  state.live = null
   closeDocument()
   state.project = null
   show($('#app-view'), false)
@@ -77,7 +83,18 @@ async function showApp () {
   show(who)
   show($('#logout'))
   await loadProjects()
+  await joinInvitedProject()
   await route()
+  state.live?.stop()
+  state.live = followEvents({ onEvent: liveEvent, onOpen: () => refreshLists().catch(reportError) })
+}
+
+/** Accept an invitation link opened before (or instead of) signing in, and open the project. */
+async function joinInvitedProject () {
+  const project = await acceptPendingInvite()
+  if (!project) return
+  await loadProjects()
+  location.hash = `#/projects/${project.id}`
 }
 
 async function loadProjects () {
@@ -85,9 +102,28 @@ async function loadProjects () {
   renderProjects()
 }
 
+/** The names that occur more than once in `items`. */
+function repeatedNames (items) {
+  const seen = new Set()
+  const repeated = new Set()
+  for (const { name } of items) (seen.has(name) ? repeated : seen).add(name)
+  return repeated
+}
+
+/**
+ * A list entry's link: the name, and where two entries share it (a fork, a
+ * second "main.py") a short id suffix, with the creation time as a tooltip.
+ */
+function entryLink (href, item, repeated) {
+  const created = item.created_at ? `created ${new Date(item.created_at).toLocaleString()}` : ''
+  const suffix = repeated.has(item.name) ? h('span', { class: 'id-suffix' }, ` #${item.id.slice(0, 6)}`) : null
+  return h('a', { href, title: created }, item.name, suffix)
+}
+
 function renderProjects () {
-  const items = state.projects.map((p) => h('li', { class: p.id === state.project?.id ? 'active' : '' },
-    h('a', { href: `#/projects/${p.id}` }, p.name),
+  const repeated = repeatedNames(state.projects)
+  const items = state.projects.map((p) => h('li', { class: p.id === state.project?.id ? 'active' : '', dataset: { id: p.id } },
+    entryLink(`#/projects/${p.id}`, p, repeated),
     h('span', { class: `role ${p.role}` }, p.role)))
   $('#projects').replaceChildren(...items)
   show($('#no-projects'), state.projects.length === 0)
@@ -95,8 +131,9 @@ function renderProjects () {
 
 function renderDocuments () {
   const { project, documents } = state
-  const items = documents.map((d) => h('li', { class: d.id === state.document?.id ? 'active' : '' },
-    h('a', { href: `#/projects/${project.id}/documents/${d.id}` }, d.name),
+  const repeated = repeatedNames(documents)
+  const items = documents.map((d) => h('li', { class: d.id === state.document?.id ? 'active' : '', dataset: { id: d.id } },
+    entryLink(`#/projects/${project.id}/documents/${d.id}`, d, repeated),
     h('span', { class: 'lang' }, d.language)))
   $('#documents').replaceChildren(...items)
   $('#documents-title').textContent = project.name
@@ -142,7 +179,8 @@ async function selectProject (projectId) {
   ])
   state.project = project
   state.documents = documents.items
-  await renderMembers(project, getSession().user)
+  resetInviteForm(project)
+  state.members = await renderMembers(project, getSession().user)
 }
 
 function setupForms () {
@@ -167,6 +205,7 @@ function setupForms () {
     location.hash = `#/projects/${project.id}/documents/${doc.id}`
   })
   setupMemberForm(() => ({ project: state.project, me: getSession().user }))
+  setupInviteForm(() => ({ project: state.project }))
 }
 
 // --- the open document --------------------------------------------------------
@@ -290,8 +329,80 @@ async function recheckAccess () {
   state.document = null
   await selectDocument(documentId)
   renderDocuments()
-  await renderMembers(project, getSession().user)
+  state.members = await renderMembers(project, getSession().user)
   return true
+}
+
+// --- live updates --------------------------------------------------------------
+
+/** Re-read the lists after a (re)connect of the event stream: events may have been missed. */
+async function refreshLists () {
+  await loadProjects()
+  await refreshProject()
+}
+
+/** Re-read the open project's documents and members (the project may be gone). */
+async function refreshProject () {
+  const project = state.project
+  if (!project) return
+  const documents = await api('GET', `/api/projects/${project.id}/documents`)
+  if (project !== state.project) return
+  state.documents = documents.items
+  renderDocuments()
+  state.members = await renderMembers(project, getSession().user)
+}
+
+// Several events in a row (a fork creates many documents) cause one re-read.
+function debounced (fn, ms = 100) {
+  let timer = null
+  return () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => fn().catch(reportError), ms)
+  }
+}
+const projectsChanged = debounced(loadProjects)
+const projectChanged = debounced(refreshProject)
+
+/**
+ * One event from /api/events. Lists are re-read rather than patched from the
+ * event's data: the REST answer also carries our role and stays the one
+ * source of what the lists show.
+ */
+function liveEvent (name, data) {
+  const [kind] = name.split('.')
+  if (kind === 'project') return projectEvent(name, data)
+  if (kind === 'member') return memberEvent(name, data)
+  if (kind === 'document') return documentEvent(name, data)
+  if (name === 'job.started') return jobStarted(data)
+}
+
+function projectEvent (name, project) {
+  projectsChanged()
+  if (project.id !== state.project?.id) return
+  if (name === 'project.deleted') {
+    toast(`${state.project.name} was deleted.`)
+    location.hash = ''
+  } else {
+    projectChanged()
+  }
+}
+
+function memberEvent (name, member) {
+  const me = getSession()?.user
+  if (member.user_id === me?.id) {
+    projectsChanged()
+    if (member.project_id === state.project?.id) checkAccess().catch(reportError)
+  }
+  if (member.project_id === state.project?.id) projectChanged()
+}
+
+function documentEvent (name, doc) {
+  if (doc.project_id !== state.project?.id) return
+  projectChanged()
+  if (name === 'document.deleted' && doc.id === state.document?.id) {
+    toast(`${state.document.name} was deleted.`, 'error')
+    location.hash = `#/projects/${state.project.id}`
+  }
 }
 
 // --- running code -------------------------------------------------------------
@@ -322,6 +433,7 @@ function resetOutput () {
   $('#output').replaceChildren(h('span', { class: 'muted' }, hint))
   $('#job-status').textContent = ''
   $('#job-status').className = 'job-status'
+  $('#job-by').textContent = ''
   show($('#cancel-job'), false)
 }
 
@@ -332,13 +444,38 @@ function jobStatus (status, detail = '') {
   box.dataset.status = status
 }
 
+/** The id of whoever started `job`, if the server says (`started_by` or `submitted_by`). */
+function starterId (job) {
+  const by = job.started_by ?? job.submitted_by ?? null
+  return by && typeof by === 'object' ? by.id : by
+}
+
+function starterName (job) {
+  const id = starterId(job)
+  if (id && id === getSession()?.user.id) return 'you'
+  const by = job.started_by ?? job.submitted_by
+  const named = by && typeof by === 'object' ? by.display_name || by.name : job.started_by_name
+  return named || state.members.find((m) => m.user_id === id)?.display_name || 'someone'
+}
+
+/** A run of the open document started by someone else: follow it too. */
+function jobStarted (job) {
+  if (job.document_id !== state.document?.id || job.id === state.job?.id) return
+  const id = starterId(job)
+  // Our own run is followed by run(); its event may arrive before the POST answers.
+  if (id === getSession()?.user.id || (!id && state.submitting)) return
+  state.job?.stop()
+  state.job = followJob(job, outputView)
+}
+
 const outputView = {
   started (job) {
     resetOutput()
     $('#output').replaceChildren()
     $('#job-status').dataset.jobId = job.id
+    $('#job-by').textContent = `run by ${starterName(job)}`
     jobStatus(job.status)
-    show($('#cancel-job'))
+    show($('#cancel-job'), canRun())
   },
   status (status) {
     jobStatus(status)
@@ -375,18 +512,22 @@ async function run () {
   state.job?.stop()
   $('#run').disabled = true
   jobStatus('submitting')
+  state.submitting = true
   try {
     await settle(doc, editor)
     if (doc !== state.document) return
     state.job = await runDocument(doc.id, outputView)
   } catch (error) {
     outputView.failed(error)
+  } finally {
+    state.submitting = false
   }
 }
 
 function watchAccess () {
   const check = () => {
-    if (document.visibilityState === 'visible') checkAccess().catch(() => {})
+    // Offline the request can only fail; the reconnect re-checks access anyway.
+    if (document.visibilityState === 'visible' && navigator.onLine) checkAccess().catch(() => {})
   }
   setInterval(check, 5000)
   window.addEventListener('focus', check)
@@ -423,8 +564,9 @@ async function start () {
   onSessionChange((session) => {
     if (!session) showAuth('You are signed out.')
   })
-  window.addEventListener('hashchange', () => route().catch(reportError))
-  if (!getSession()) return showAuth()
+  window.addEventListener('hashchange', () => onHashChange().catch(reportError))
+  const invited = takeInviteFromUrl()
+  if (!getSession()) return showAuth(invited ? INVITED_MESSAGE : undefined)
   try {
     // Checks the stored token (and refreshes it) before anything else.
     await api('GET', '/api/auth/me')
@@ -432,6 +574,14 @@ async function start () {
   } catch (error) {
     reportError(error)
   }
+}
+
+const INVITED_MESSAGE = 'You have been invited to a project: sign in, or create an account, to join it.'
+
+async function onHashChange () {
+  if (!takeInviteFromUrl()) return route()
+  if (getSession()) return joinInvitedProject()
+  showAuth(INVITED_MESSAGE)
 }
 
 function reportError (error) {
