@@ -383,6 +383,8 @@ function projectEvent (name, project) {
     toast(`${state.project.name} was deleted.`)
     location.hash = ''
   } else {
+    // A rename: the heading of the documents list shows the name too.
+    if (typeof project.name === 'string') state.project = { ...state.project, name: project.name }
     projectChanged()
   }
 }
