@@ -457,7 +457,7 @@ function starterName (job) {
   if (id && id === getSession()?.user.id) return 'you'
   const by = job.started_by ?? job.submitted_by
   const named = by && typeof by === 'object' ? by.display_name || by.name : job.started_by_name
-  return named || state.members.find((m) => m.user_id === id)?.display_name || 'someone'
+  return named || state.members.find((m) => m.user_id === id)?.display_name || 'someone else'
 }
 
 /** A run of the open document started by someone else: follow it too. */
@@ -518,7 +518,7 @@ async function run () {
   try {
     await settle(doc, editor)
     if (doc !== state.document) return
-    state.job = await runDocument(doc.id, outputView)
+    state.job = await runDocument(doc.id, outputView, { by: getSession().user.id })
   } catch (error) {
     outputView.failed(error)
   } finally {

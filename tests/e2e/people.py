@@ -189,22 +189,28 @@ class SharedDocument:
 
     @classmethod
     async def create(
-        cls, http: aiohttp.ClientSession, node: RunningNode, name: str = "main.py"
+        cls,
+        http: aiohttp.ClientSession,
+        node: RunningNode,
+        name: str = "main.py",
+        project: str = "P",
     ) -> SharedDocument:
         """Register Alice and Bob, and share Alice's new document with Bob."""
         await register_api(http, node, "alice@example.com", "Alice")
         await register_api(http, node, "bob@example.com", "Bob")
         token = await token_of(http, node, "alice@example.com")
-        status, project = await api_json(http, node, "POST", "/api/projects", token, {"name": "P"})
-        assert status == 201, project
-        path = f"/api/projects/{project['id']}"
+        status, created = await api_json(
+            http, node, "POST", "/api/projects", token, {"name": project}
+        )
+        assert status == 201, created
+        path = f"/api/projects/{created['id']}"
         body = {"name": name, "language": "python"}
         status, doc = await api_json(http, node, "POST", f"{path}/documents", token, body)
         assert status == 201, doc
         member = {"email": "bob@example.com", "role": "editor"}
         status, answer = await api_json(http, node, "POST", f"{path}/members", token, member)
         assert status == 201, answer
-        return cls(node, project["id"], doc["id"])
+        return cls(node, created["id"], doc["id"])
 
     async def open_as(self, browser: Browser, email: str, name: str) -> Person:
         """A new person (browser context) signed in with the document open."""
