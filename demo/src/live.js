@@ -34,7 +34,13 @@ export function followEvents ({ onEvent, onOpen }) {
     } catch {
       return // not ours to interpret; the next event may be fine
     }
-    onEvent(name, parsed)
+    // Events carry an object; anything else is not worth a broken page.
+    if (parsed === null || typeof parsed !== 'object') return
+    try {
+      onEvent(name, parsed)
+    } catch (error) {
+      console.warn(`could not apply ${name}:`, error)
+    }
   }
   const useFetch = (lastId) => readWithFetch({ deliver, onOpen, signal: aborter.signal, lastId })
   let source = null
