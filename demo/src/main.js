@@ -371,7 +371,7 @@ const projectChanged = debounced(refreshProject)
 function liveEvent (name, data) {
   const [kind] = name.split('.')
   if (kind === 'project') return projectEvent(name, data)
-  if (kind === 'member') return memberEvent(name, data)
+  if (kind === 'member') return memberEvent(data)
   if (kind === 'document') return documentEvent(name, data)
   if (name === 'job.started') return jobStarted(data)
 }
@@ -389,13 +389,13 @@ function projectEvent (name, project) {
   }
 }
 
-function memberEvent (name, member) {
-  const me = getSession()?.user
-  if (member.user_id === me?.id) {
-    projectsChanged()
-    if (member.project_id === state.project?.id) checkAccess().catch(reportError)
-  }
-  if (member.project_id === state.project?.id) projectChanged()
+function memberEvent (member) {
+  // Whoever the member is, our list may change (a project shared with us, or
+  // taken away); re-reading it is one cheap request.
+  projectsChanged()
+  if (member.project_id !== state.project?.id) return
+  projectChanged()
+  checkAccess().catch(reportError)
 }
 
 function documentEvent (name, doc) {

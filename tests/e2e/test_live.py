@@ -111,6 +111,10 @@ async def test_invitation_link_joins_a_new_account(browser: Browser, node: Runni
     await expect(field).to_be_visible(timeout=WAIT_MS)
     link = await field.input_value()
     assert "#invite=" in link
+    await alice.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await alice.page.get_by_role("button", name="Copy").click()
+    await expect(alice.page.locator("#toast")).to_contain_text("copied", timeout=WAIT_MS)
+    assert await alice.page.evaluate("() => navigator.clipboard.readText()") == link
 
     # Carol opens the link, creates an account, and is in.
     carol = await Person.open(browser, node, hash_path=link.split("#", 1)[1])
