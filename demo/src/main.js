@@ -9,6 +9,7 @@ import { followJob, runDocument } from './jobs.js'
 import { acceptPendingInvite, resetInviteForm, setupInviteForm, takeInviteFromUrl } from './invites.js'
 import { followEvents } from './live.js'
 import { renderMembers, setupMemberForm } from './members.js'
+import { jobStatus, outputView, resetOutput, starterId } from './output.js'
 import { clearSession, dropCookie, getSession, onSessionChange, saveTokens } from './session.js'
 
 const state = {
@@ -220,7 +221,7 @@ async function selectDocument (documentId) {
   $('#run').disabled = !canRun()
   $('#run').title = doc.language === 'text' ? 'Plain text cannot be run'
     : readOnly ? 'Viewers cannot run code' : 'Run the current text (Ctrl+Enter)'
-  resetOutput()
+  resetOutputPane()
   state.editor = openEditor($('#editor'), {
     document: doc,
     readOnly,
@@ -428,36 +429,10 @@ async function settle (doc, editor) {
   }
 }
 
-function resetOutput () {
-  const hint = canRun() ? 'Press Run (Ctrl+Enter) to run this document; its output appears here.'
+function resetOutputPane () {
+  resetOutput(canRun() ? 'Press Run (Ctrl+Enter) to run this document; its output appears here.'
     : state.project?.role === 'viewer' ? 'As a viewer you can follow along, but not edit or run.'
-      : 'Plain text documents cannot be run.'
-  $('#output').replaceChildren(h('span', { class: 'muted' }, hint))
-  $('#job-status').textContent = ''
-  $('#job-status').className = 'job-status'
-  $('#job-by').textContent = ''
-  show($('#cancel-job'), false)
-}
-
-function jobStatus (status, detail = '') {
-  const box = $('#job-status')
-  box.textContent = status.replace('_', ' ') + detail
-  box.className = `job-status ${status}`
-  box.dataset.status = status
-}
-
-/** The id of whoever started `job`, if the server says (`started_by` or `submitted_by`). */
-function starterId (job) {
-  const by = job.started_by ?? job.submitted_by ?? null
-  return by && typeof by === 'object' ? by.id : by
-}
-
-function starterName (job) {
-  const id = starterId(job)
-  if (id && id === getSession()?.user.id) return 'you'
-  const by = job.started_by ?? job.submitted_by
-  const named = by && typeof by === 'object' ? by.display_name || by.name : job.started_by_name
-  return named || state.members.find((m) => m.user_id === id)?.display_name || 'someone else'
+      : 'Plain text documents cannot be run.')
 }
 
 /** A run of the open document started by someone else: follow it too. */
@@ -467,46 +442,10 @@ function jobStarted (job) {
   // Our own run is followed by run(); its event may arrive before the POST answers.
   if (id === getSession()?.user.id || (!id && state.submitting)) return
   state.job?.stop()
-  state.job = followJob(job, outputView)
+  state.job = followJob(job, output)
 }
 
-const outputView = {
-  started (job) {
-    resetOutput()
-    $('#output').replaceChildren()
-    $('#job-status').dataset.jobId = job.id
-    $('#job-by').textContent = `run by ${starterName(job)}`
-    jobStatus(job.status)
-    show($('#cancel-job'), canRun())
-  },
-  status (status) {
-    jobStatus(status)
-  },
-  output (stream, text) {
-    $('#output').append(h('span', { class: stream }, text))
-  },
-  finished (job) {
-    const parts = []
-    if (job.exit_code !== null && job.exit_code !== undefined) parts.push(`exit ${job.exit_code}`)
-    if (job.duration_ms !== null && job.duration_ms !== undefined) parts.push(`${job.duration_ms} ms`)
-    if (job.truncated) parts.push('output truncated')
-    jobStatus(job.status, parts.length ? ` · ${parts.join(' · ')}` : '')
-    // The final record holds everything, whatever the stream delivered.
-    const out = $('#output')
-    out.replaceChildren()
-    if (job.stdout) out.append(h('span', { class: 'stdout' }, job.stdout))
-    if (job.stderr) out.append(h('span', { class: 'stderr' }, job.stderr))
-    if (job.error) out.append(h('span', { class: 'stderr' }, job.error))
-    if (!out.childNodes.length) out.append(h('span', { class: 'muted' }, '(no output)'))
-    show($('#cancel-job'), false)
-    $('#run').disabled = !canRun()
-  },
-  failed (error) {
-    jobStatus('error', `: ${error.describe ? error.describe() : error.message}`)
-    show($('#cancel-job'), false)
-    $('#run').disabled = !canRun()
-  }
-}
+const output = outputView(() => ({ canRun: canRun(), members: state.members }))
 
 async function run () {
   const { document: doc, editor } = state
@@ -518,9 +457,9 @@ async function run () {
   try {
     await settle(doc, editor)
     if (doc !== state.document) return
-    state.job = await runDocument(doc.id, outputView, { by: getSession().user.id })
+    state.job = await runDocument(doc.id, output, { by: getSession().user.id })
   } catch (error) {
-    outputView.failed(error)
+    output.failed(error)
   } finally {
     state.submitting = false
   }
