@@ -125,7 +125,7 @@ async def test_invitation_link_joins_a_new_account(browser: Browser, node: Runni
     entry = carol.page.locator("#projects li", has_text="Invited")
     await expect(entry.locator(".role")).to_have_text("viewer")
 
-    # The same link again (or a forged one) is refused with a message, not a crash.
+    # A forged link is refused with a message, not a crash.
     await carol.page.goto(f"{node.url}/#invite=not-a-real-invitation-token")
     await expect(carol.page.locator("#toast")).to_contain_text("no longer valid", timeout=WAIT_MS)
     assert alice.errors == []
