@@ -345,8 +345,15 @@ async function refreshLists () {
 /** Re-read the open project's documents and members (the project may be gone). */
 async function refreshProject () {
   const project = state.project
-  if (!project) return
-  const documents = await api('GET', `/api/projects/${project.id}/documents`)
+  if (!project || state.lostAccess) return
+  let documents
+  try {
+    documents = await api('GET', `/api/projects/${project.id}/documents`)
+  } catch (error) {
+    // No longer a member: checkAccess() says so and keeps the text on screen.
+    if (error instanceof ApiError && error.status === 404) return checkAccess()
+    throw error
+  }
   if (project !== state.project) return
   state.documents = documents.items
   renderDocuments()
