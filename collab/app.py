@@ -37,6 +37,12 @@ from eventstore.keys import DATABASE
 from executor import routes as job_routes
 from executor.context import jobs_ctx
 from webcore.middlewares import error_middleware, request_id_middleware
+from webcore.origins import (
+    ORIGIN_POLICY,
+    OriginPolicy,
+    add_cors_headers,
+    cors_preflight_middleware,
+)
 from webcore.validation import validation_middleware
 
 logger = logging.getLogger(__name__)
@@ -49,12 +55,15 @@ def create_app(settings: Settings) -> web.Application:
             request_id_middleware,
             error_middleware,
             forwarded_middleware,
+            cors_preflight_middleware,
             auth_middleware,
             validation_middleware,
         ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[ORIGIN_POLICY] = OriginPolicy(settings.allowed_origins)
+    app.on_response_prepare.append(add_cors_headers)
     app[WEBSOCKETS] = weakref.WeakSet()
     # A user's connections together may send twice what one connection may.
     app[USER_BUCKETS] = UserBuckets(2 * settings.updates_per_second, 2 * settings.update_burst)

@@ -131,12 +131,27 @@ def test_empty_values_mean_unset() -> None:
         ("COLLAB_JOB_CONCURRENCY", "many"),
         ("COLLAB_UPDATES_PER_SECOND", "0.5"),
         ("COLLAB_UPDATE_BURST", "0"),
+        ("COLLAB_ALLOWED_ORIGINS", "*"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://*.example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "ftp://example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://example.com/app"),
+        ("COLLAB_ALLOWED_ORIGINS", "example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://user@example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://example.com:0"),
     ],
 )
 def test_malformed_values_name_the_variable(name: str, value: str) -> None:
     env = {"COLLAB_DATABASE_URL": "postgresql://u@db/collab", name: value}
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
+
+
+def test_allowed_origins_default_to_none_and_are_normalised() -> None:
+    assert Settings.from_env({}).allowed_origins == ()
+    settings = Settings.from_env(
+        {"COLLAB_ALLOWED_ORIGINS": " https://App.Example.com/ , http://localhost:5173,,"}
+    )
+    assert settings.allowed_origins == ("https://app.example.com", "http://localhost:5173")
 
 
 def test_redis_with_sqlite_is_refused() -> None:
