@@ -234,9 +234,11 @@ const reconnect = async (msg) => {
 }
 
 const setHeaders = async (msg) => {
-  requireFields(msg, ['headers'])
+  if (msg.headers == null || typeof msg.headers !== 'object') {
+    throw new CommandError('missing object field headers')
+  }
   getClient(msg.id).headers = { ...msg.headers }
-  return {}
+  return { ok: true }
 }
 
 const disconnect = async (msg) => {
