@@ -19,7 +19,17 @@ from auth.middleware import auth_middleware
 from auth.ratelimit import create_rate_limiter
 from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
-from collab.api import content, documents, feed, history, members, ops, projects, versions
+from collab.api import (
+    content,
+    documents,
+    feed,
+    history,
+    invites,
+    members,
+    ops,
+    projects,
+    versions,
+)
 from collab.api.demo import setup_demo
 from collab.api.feed import close_feeds
 from collab.api.openapi import setup_openapi
@@ -91,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(auth_routes.routes)
     app.add_routes(projects.routes)
     app.add_routes(members.routes)
+    app.add_routes(invites.routes)
     app.add_routes(documents.routes)
     app.add_routes(content.routes)
     app.add_routes(history.routes)
