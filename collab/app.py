@@ -22,6 +22,7 @@ from auth.tokens import TokenSigner
 from collab.api import (
     content,
     documents,
+    events,
     feed,
     history,
     invites,
@@ -36,6 +37,7 @@ from collab.api.openapi import setup_openapi
 from collab.config import Settings
 from collab.forwarded import forwarded_middleware
 from collab.keys import READINESS_CHECKS, REDIS, SETTINGS
+from collab.live.lifecycle import close_live_streams, live_ctx
 from collab.metrics import metrics_handler
 from collab.realtime.budgets import UserBuckets
 from collab.realtime.endpoint import close_websockets, ws_handler
@@ -91,10 +93,12 @@ def create_app(settings: Settings) -> web.Application:
     if settings.redis_url:
         app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(rate_limiter_ctx)
+    app.cleanup_ctx.append(live_ctx)
     app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=READINESS_CHECKS))
     app.cleanup_ctx.append(rooms_ctx)
     app.on_shutdown.append(close_websockets)
     app.on_shutdown.append(close_feeds)
+    app.on_shutdown.append(close_live_streams)
 
     app.add_routes(ops.routes)
     app.router.add_get("/metrics", metrics_handler)
@@ -107,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(history.routes)
     app.add_routes(versions.routes)
     app.add_routes(feed.routes)
+    app.add_routes(events.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
     setup_demo(app)

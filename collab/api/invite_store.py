@@ -16,10 +16,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
 from auth.access import Role
 from eventstore import Connection, Row
 from webcore.errors import ForbiddenError, NotFoundError
 from webcore.fields import iso_time
+from webcore.origins import ORIGIN_POLICY, OriginPolicy
 
 TOKEN_BYTES = 32
 TOKEN_MAX = 128  # a token in a path longer than this is not one of ours
@@ -195,3 +198,8 @@ def _status(row: Row, now: float) -> str:
     if row["expires_at"] <= now:
         return "expired"
     return "pending"
+
+
+def own_origin(request: web.Request) -> str:
+    """The server's origin as the caller reached it (for links it can open)."""
+    return (request.app.get(ORIGIN_POLICY) or OriginPolicy()).own_origin(request)

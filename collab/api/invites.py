@@ -20,16 +20,18 @@ from collab.api.invite_store import (
     create_invite,
     list_invites,
     merged_role,
+    own_origin,
     revoke_invite,
     spend_invite,
 )
+from collab.api.members import live_member
 from collab.api.project_schemas import ProjectSchema, project_json
 from collab.api.projects import PROJECT_ID, lock_project
+from collab.live.lifecycle import publish
 from eventstore import Connection
 from eventstore.keys import DATABASE
 from webcore import validation
 from webcore.errors import NotFoundError
-from webcore.origins import ORIGIN_POLICY, OriginPolicy
 
 routes = web.RouteTableDef()
 TAGS = ["invites"]
@@ -51,6 +53,10 @@ _INSERT_MEMBER = (
     "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)"
 )
 _UPDATE_ROLE = "UPDATE project_members SET role = $3 WHERE project_id = $1 AND user_id = $2"
+_MEMBER = """
+SELECT m.user_id, u.email, u.display_name, m.role
+FROM project_members m JOIN users u ON u.id = m.user_id
+WHERE m.project_id = $1 AND m.user_id = $2"""
 _PROJECT = """
 SELECT p.id, p.name, p.description, p.owner_id, p.created_at, m.role
 FROM projects p
@@ -136,16 +142,16 @@ async def accept(request: web.Request) -> web.Response:
         current = await project_role(conn, project_id, user.id)
         if not fresh and current is None:
             raise InviteGoneError("this invitation was used; ask for a new one")
-        await _join(conn, project_id, user.id, current, merged_role(current, row["role"]))
+        role = merged_role(current, row["role"])
+        await _join(conn, project_id, user.id, current, role)
         project = await conn.fetchrow(_PROJECT, user.id, project_id)
-    if project is None:  # the project went away in between
+        member = await conn.fetchrow(_MEMBER, project_id, user.id)
+    if project is None or member is None:  # the project went away in between
         raise NotFoundError("project not found")
+    if role != current:
+        kind = "member.added" if current is None else "member.updated"
+        await publish(request.app, kind, project_id, live_member(project_id, member))
     return web.json_response(project_json(project))
-
-
-def own_origin(request: web.Request) -> str:
-    """The server's origin as the caller reached it (for links it can open)."""
-    return (request.app.get(ORIGIN_POLICY) or OriginPolicy()).own_origin(request)
 
 
 async def _join(

@@ -9,6 +9,7 @@ tells the real-time layer, which closes or downgrades open connections.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
@@ -16,8 +17,7 @@ from aiohttp_apigami import docs, request_schema, response_schema
 from auth.access import Role, current_user, require_project_role
 from auth.users import normalise_email
 from collab.api.invite_schemas import MemberInvitedSchema
-from collab.api.invite_store import create_invite
-from collab.api.invites import own_origin
+from collab.api.invite_store import create_invite, own_origin
 from collab.api.project_schemas import (
     MemberAddSchema,
     MemberListSchema,
@@ -26,6 +26,7 @@ from collab.api.project_schemas import (
     member_json,
 )
 from collab.api.projects import PROJECT_ID, lock_project
+from collab.live.lifecycle import publish
 from collab.realtime.keys import ACCESS_CHANGES
 from eventstore import Connection, Database, Row, UniqueViolationError
 from eventstore.keys import DATABASE
@@ -128,6 +129,7 @@ async def add_member(request: web.Request) -> web.Response:
             return web.json_response({"invite": invite.json(own_origin(request))}, status=201)
         await _insert(conn, project_id, member_id, data["role"])
         row = await _member(conn, project_id, member_id)
+    await publish(request.app, "member.added", project_id, live_member(project_id, row))
     return web.json_response(member_json(row), status=201)
 
 
@@ -154,6 +156,7 @@ async def update_member(request: web.Request) -> web.Response:
         row = await _member(conn, project_id, target)
     if before["role"] != role:
         await request.app[ACCESS_CHANGES].member_changed(project_id, target)
+        await publish(request.app, "member.updated", project_id, live_member(project_id, row))
     return web.json_response(member_json(row))
 
 
@@ -174,10 +177,16 @@ async def remove_member(request: web.Request) -> web.Response:
         role = await require_project_role(conn, project_id, user_id)
         if target != user_id and role < Role.OWNER:
             raise ForbiddenError("only the owner can remove other members")
-        await _changeable(conn, project_id, target)
+        gone = await _changeable(conn, project_id, target)
         await conn.execute(_DELETE, project_id, target)
     await request.app[ACCESS_CHANGES].member_changed(project_id, target)
+    await publish(request.app, "member.removed", project_id, live_member(project_id, gone))
     return web.Response(status=204)
+
+
+def live_member(project_id: str, row: Row) -> dict[str, Any]:
+    """A membership as live events carry it."""
+    return {**member_json(row), "project_id": project_id}
 
 
 def _context(request: web.Request) -> tuple[Database, str, str]:
