@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -48,6 +49,8 @@ from eventstore import apply_migrations, open_database
 from eventstore.keys import DATABASE
 from executor import routes as job_routes
 from executor.context import jobs_ctx
+from executor.keys import STREAMS_CLOSING
+from executor.routes import close_job_streams
 from webcore.middlewares import error_middleware, request_id_middleware
 from webcore.origins import (
     ORIGIN_POLICY,
@@ -99,6 +102,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(close_websockets)
     app.on_shutdown.append(close_feeds)
     app.on_shutdown.append(close_live_streams)
+    app[STREAMS_CLOSING] = asyncio.Event()
+    app.on_shutdown.append(close_job_streams)
 
     app.add_routes(ops.routes)
     app.router.add_get("/metrics", metrics_handler)

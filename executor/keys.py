@@ -1,7 +1,11 @@
 """Typed application state owned by the executor package."""
 
+import asyncio
+
 from aiohttp import web
 
 from executor.service import JobService
 
 JOBS = web.AppKey("executor.jobs", JobService)
+# Set at shutdown: open job event streams end (clients resume from GET /api/jobs/{id}).
+STREAMS_CLOSING = web.AppKey("executor.streams_closing", asyncio.Event)

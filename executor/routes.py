@@ -6,6 +6,7 @@ may submit and cancel; to anyone else they do not exist (404).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -25,7 +26,7 @@ from eventstore import Database
 from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from executor.errors import JobRejectedError, JobTooLargeError
-from executor.keys import JOBS
+from executor.keys import JOBS, STREAMS_CLOSING
 from executor.models import Job, NewJob
 from executor.sandbox.languages import LANGUAGES
 from executor.schemas import (
@@ -144,10 +145,13 @@ async def job_event_stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     service = request.app[JOBS]
+    closing = request.app.get(STREAMS_CLOSING) or asyncio.Event()
     last_write = time.monotonic()
     # aclosing: a client that goes away ends the subscription at once.
     async with contextlib.aclosing(job_events(service.store, service.bus, job)) as events:
         async for name, data in events:
+            if closing.is_set():
+                break  # the node is stopping: do not hold its shutdown until the job ends
             if name:
                 await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             elif time.monotonic() - last_write >= _KEEPALIVE_SECONDS:
@@ -157,6 +161,13 @@ async def job_event_stream(request: web.Request) -> web.StreamResponse:
             last_write = time.monotonic()
     await response.write_eof()
     return response
+
+
+async def close_job_streams(app: web.Application) -> None:
+    """``on_shutdown``: end open job event streams (within one poll, two seconds)."""
+    closing = app.get(STREAMS_CLOSING)
+    if closing is not None:
+        closing.set()
 
 
 @routes.post("/api/jobs/{job_id}/cancel")

@@ -23,10 +23,12 @@ from tests.support.nodes import node_environment, running_node
 SECRET = "k" * 48
 
 
-def serve_fails(env: dict[str, str], cwd: Path) -> tuple[int, str]:
+def serve_fails(env: dict[str, str], cwd: Path, port: int | None = None) -> tuple[int, str]:
     """Run ``collab serve`` and return its exit code and stderr; it must not start."""
+    if port is not None:
+        return _run_serve(env, cwd, port)
     # Should the configuration wrongly pass, the node fails fast on a busy port
-    # (with a message that names no variable) instead of serving until the timeout.
+    # instead of serving until the timeout.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
