@@ -18,22 +18,20 @@ import aiohttp
 import pytest
 
 from collab.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from tests.services import free_port
 from tests.support.nodes import node_environment, running_node
 
 SECRET = "k" * 48
 
 
 def serve_fails(env: dict[str, str], cwd: Path, port: int | None = None) -> tuple[int, str]:
-    """Run ``collab serve`` and return its exit code and stderr; it must not start."""
-    if port is not None:
-        return _run_serve(env, cwd, port)
-    # Should the configuration wrongly pass, the node fails fast on a busy port
-    # instead of serving until the timeout.
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        return _run_serve(env, cwd, port)
+    """Run ``collab serve`` and return its exit code and stderr; it must not start.
+
+    The port is free unless given: ``serve`` binds it before opening the
+    database, so a busy port would hide a database failure. A node that
+    wrongly starts runs into ``_run_serve``'s timeout.
+    """
+    return _run_serve(env, cwd, free_port() if port is None else port)
 
 
 def _run_serve(env: dict[str, str], cwd: Path, port: int) -> tuple[int, str]:
