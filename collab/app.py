@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ from collab.api.openapi import setup_openapi
 from collab.config import Settings
 from collab.forwarded import forwarded_middleware
 from collab.keys import READINESS_CHECKS, REDIS, SETTINGS
-from collab.live.lifecycle import close_live_streams, live_ctx
+from collab.live.lifecycle import close_live_streams, live_ctx, publish
 from collab.metrics import metrics_handler
 from collab.realtime.budgets import UserBuckets
 from collab.realtime.endpoint import close_websockets, ws_handler
@@ -48,8 +49,9 @@ from collab.realtime.signals import ChangeSignals
 from eventstore import apply_migrations, open_database
 from eventstore.keys import DATABASE
 from executor import routes as job_routes
+from executor.announce import JobAnnouncer
 from executor.context import jobs_ctx
-from executor.keys import STREAMS_CLOSING
+from executor.keys import JOB_ANNOUNCER, STREAMS_CLOSING
 from executor.routes import close_job_streams
 from webcore.middlewares import error_middleware, request_id_middleware
 from webcore.origins import (
@@ -103,6 +105,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(close_feeds)
     app.on_shutdown.append(close_live_streams)
     app[STREAMS_CLOSING] = asyncio.Event()
+    app[JOB_ANNOUNCER] = JobAnnouncer(functools.partial(publish, app))
     app.on_shutdown.append(close_job_streams)
 
     app.add_routes(ops.routes)

@@ -26,7 +26,7 @@ from eventstore import Database
 from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from executor.errors import JobRejectedError, JobTooLargeError
-from executor.keys import JOBS, STREAMS_CLOSING
+from executor.keys import JOB_ANNOUNCER, JOBS, STREAMS_CLOSING
 from executor.models import Job, NewJob
 from executor.sandbox.languages import LANGUAGES
 from executor.schemas import (
@@ -88,6 +88,9 @@ async def submit_job(request: web.Request) -> web.Response:
     """Queue a job."""
     data = body(request)
     job = await request.app[JOBS].submit(await _new_job(request, data))
+    announcer = request.app.get(JOB_ANNOUNCER)
+    if announcer is not None:
+        await announcer.started(request.app[JOBS], job, current_user(request).id)
     return web.json_response(job.to_json(), status=202, headers={"Location": f"/api/jobs/{job.id}"})
 
 
@@ -168,6 +171,9 @@ async def close_job_streams(app: web.Application) -> None:
     closing = app.get(STREAMS_CLOSING)
     if closing is not None:
         closing.set()
+    announcer = app.get(JOB_ANNOUNCER)
+    if announcer is not None:
+        await announcer.close()
 
 
 @routes.post("/api/jobs/{job_id}/cancel")

@@ -233,3 +233,25 @@ async def test_accepting_an_invite_starts_the_projects_events(node: Client) -> N
         assert (added.data["user_id"], added.data["role"]) == (guest.id, "editor")
         doc_id = await create_document(node, owner, project_id)
         assert (await reader.next_of("document.created")).data["id"] == doc_id
+
+
+async def test_every_member_sees_a_run_someone_else_started(node: Client) -> None:
+    owner, viewer = await create_account(node), await create_account(node)
+    project_id = await create_project(node, owner)
+    await add_member(node, owner, project_id, viewer.email, "viewer")
+    doc_id = await create_document(node, owner, project_id)
+    async with stream(node, viewer) as reader:
+        submitted = await node.post(
+            "/api/jobs", json={"document_id": doc_id}, headers=owner.headers
+        )
+        assert submitted.status == 202, await submitted.text()
+        job_id = (await submitted.json())["id"]
+        started = await reader.next_of("job.started")
+        assert started.data["id"] == job_id
+        assert (started.data["started_by"], started.data["document_id"]) == (owner.id, doc_id)
+        follow = await node.get(f"/api/jobs/{job_id}/events", headers=viewer.headers)
+        assert follow.status == 200
+        follow.close()
+        finished = await reader.next_of("job.finished", within=60)
+        assert finished.data["id"] == job_id and finished.data["status"] == "succeeded"
+        assert finished.data["started_by"] == owner.id
