@@ -17,3 +17,8 @@ CREATE TABLE project_invites (
     accepted_by TEXT REFERENCES users (id) ON DELETE SET NULL
 );
 CREATE INDEX project_invites_project ON project_invites (project_id, created_at);
+
+-- A job's output as one ordered sequence, so stdout and stderr keep their
+-- relative order: a JSON array of {"stream", "offset", "text"} chunks, where
+-- offset counts characters from the start of that stream.
+ALTER TABLE jobs ADD COLUMN output TEXT NOT NULL DEFAULT '[]';
