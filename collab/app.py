@@ -34,6 +34,7 @@ from collab.api import (
     versions,
 )
 from collab.api.demo import setup_demo
+from collab.api.examples import complete_openapi
 from collab.api.feed import close_feeds
 from collab.api.openapi import setup_openapi
 from collab.config import Settings
@@ -124,6 +125,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
     setup_demo(app)
     setup_openapi(app)
+    app.on_startup.append(complete_openapi)  # after the document is generated
     return app
 
 

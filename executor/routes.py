@@ -38,6 +38,7 @@ from executor.schemas import (
     JobSubmitSchema,
 )
 from executor.stream import job_events
+from webcore.openapi_errors import error_responses
 from webcore.validation import body
 
 routes = web.RouteTableDef()
@@ -71,18 +72,20 @@ output, then `done`."""
     " that event) or `project_id` + `language` + `source`. Editor or owner. The job is queued"
     " (202); follow it with `GET /api/jobs/{job_id}/events`. 413 when `source` or `stdin` is"
     " too large, 503 when the queue is full or unreachable (nothing was accepted).",
-    responses={
-        403: {"description": "A viewer"},
-        404: {"description": "Unknown project or document, or not a member"},
-        413: {"description": "`source` or `stdin` too large"},
-        503: {"description": "Queue full or unavailable; retry later"},
-    },
+    responses=error_responses(
+        403,
+        404,
+        413,
+        422,
+        503,
+        s403="A viewer, or a session cookie from another site",
+        s404="Unknown project or document, or not a member",
+        s413="`source` or `stdin` too large",
+        s422="Invalid fields; `document_id` and `project_id` together (send one of them)",
+        s503="Queue full or unavailable; retry later",
+    ),
 )
-@request_schema(
-    JobSubmitSchema,
-    example={"project_id": "0b6f4e0c2d7a4f3b", "language": "python", "source": "print(1)"},
-    required=True,
-)
+@request_schema(JobSubmitSchema, required=True)
 @response_schema(JobSchema, 202, description="The queued job.")
 async def submit_job(request: web.Request) -> web.Response:
     """Queue a job."""

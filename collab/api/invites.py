@@ -32,6 +32,7 @@ from eventstore import Connection
 from eventstore.keys import DATABASE
 from webcore import validation
 from webcore.errors import NotFoundError
+from webcore.openapi_errors import error_responses
 
 routes = web.RouteTableDef()
 TAGS = ["invites"]
@@ -110,7 +111,10 @@ async def list_all(request: web.Request) -> web.Response:
     description="Owner only. Its token stops working at once; revoking twice is harmless."
     " An unknown id is 404 `invite_not_found`.",
     parameters=[PROJECT_ID, INVITE_ID],
-    responses={204: {"description": "Revoked."}},
+    responses={
+        204: {"description": "Revoked."},
+        **error_responses(404, s404="`invite_not_found`, or not the owner's project."),
+    },
 )
 async def revoke(request: web.Request) -> web.Response:
     """Revoke an invitation."""
@@ -130,6 +134,14 @@ async def revoke(request: web.Request) -> web.Response:
     " a member keeps a higher role. Accepting twice is harmless. Unknown token: 404"
     " `invite_not_found`; expired, revoked or used by someone else: 410 `invite_gone`.",
     parameters=[TOKEN],
+    responses=error_responses(
+        403,
+        404,
+        410,
+        s403="`invite_wrong_email`: the invitation is for another email address.",
+        s404="`invite_not_found`: no invitation has this token.",
+        s410="`invite_gone`: the invitation expired, was revoked, or was used.",
+    ),
 )
 @response_schema(ProjectSchema, 200, description="The project, with the caller's role.")
 async def accept(request: web.Request) -> web.Response:
