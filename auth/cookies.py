@@ -12,7 +12,8 @@ fresh one.
   travels to the auth routes; lives as long as the refresh token.
 
 Both are HttpOnly (page scripts cannot read them) and ``SameSite=Lax``; they
-are ``Secure`` when the request came over HTTPS. Requests authenticated by
+are ``Secure`` when the request came over HTTPS (directly, or through a
+proxy that says so with ``X-Forwarded-Proto: https``). Requests authenticated by
 cookie are also checked against the allowed origins (see
 ``webcore.origins``).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from auth.sessions import TokenPair
+from webcore.origins import request_scheme
 
 SESSION_COOKIE = "collab_session"
 REFRESH_COOKIE = "collab_refresh"
@@ -33,7 +35,7 @@ def set_session_cookies(
     request: web.Request, response: web.StreamResponse, pair: TokenPair, refresh_ttl: int
 ) -> None:
     """Put ``pair`` into the two session cookies of ``response``."""
-    secure = request.secure
+    secure = request_scheme(request) == "https"
     response.set_cookie(
         SESSION_COOKIE,
         pair.access_token,

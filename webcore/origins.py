@@ -34,20 +34,38 @@ class OriginPolicy:
         self.allowed = frozenset(allowed)
 
     def own_origin(self, request: web.Request) -> str:
-        """The origin of the server as this request reached it."""
-        return f"{request.scheme}://{request.host}".lower()
+        """The origin of the server as this request reached it (behind a TLS proxy too)."""
+        return f"{request_scheme(request)}://{request.host}".lower()
 
     def allows(self, request: web.Request) -> bool:
-        """True when the request's ``Origin`` is the server's own or a listed one."""
+        """True when the request's ``Origin`` is the server's own or a listed one.
+
+        The server's own origin is matched on its host and port only: behind
+        a proxy that terminates TLS the page is ``https`` while the request
+        reaching us is plain ``http``, and both schemes of our host are ours.
+        """
         origin = request.headers.get(hdrs.ORIGIN, "").strip().lower().rstrip("/")
         if not origin or origin == "null":
             return False
-        return origin == self.own_origin(request) or origin in self.allowed
+        if origin in self.allowed:
+            return True
+        scheme, sep, host = origin.partition("://")
+        return bool(sep) and scheme in ("http", "https") and host == request.host.lower()
 
     def cors_origin(self, request: web.Request) -> str | None:
         """The origin to echo in CORS headers: only a listed one, never a wildcard."""
         origin = request.headers.get(hdrs.ORIGIN, "").strip().lower().rstrip("/")
         return origin if origin in self.allowed else None
+
+
+def request_scheme(request: web.Request) -> str:
+    """``https`` when the request or the proxy in front of us (``X-Forwarded-Proto``) used TLS.
+
+    Only used to mark cookies ``Secure`` and to build links: a client that
+    lies here only hurts itself.
+    """
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return "https" if request.secure or forwarded == "https" else "http"
 
 
 ORIGIN_POLICY = web.AppKey("webcore.origin_policy", OriginPolicy)

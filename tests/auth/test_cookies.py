@@ -265,3 +265,33 @@ async def test_listed_origins_get_cors_and_may_use_cookies(
         headers={"Origin": FOREIGN, "Access-Control-Request-Method": "POST"},
     )
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+async def test_behind_a_tls_proxy(client: Client) -> None:
+    email = unique_email()
+    response = await _call(
+        client,
+        "POST",
+        "/api/auth/register",
+        json={"email": email, "password": PASSWORD, "display_name": "Ada"},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert response.status == 201
+    session = _cookies(response)[SESSION_COOKIE]
+    assert session["secure"] is True
+    host = f"{client.server.host}:{client.server.port}"
+    cookie = {"Cookie": _cookie_header(session.value)}
+    # The page is https://host while the proxy talks plain HTTP to us: same site.
+    tls_page = await _call(
+        client,
+        "POST",
+        "/api/projects",
+        json={"name": "x"},
+        headers=dict(cookie, Origin=f"https://{host}"),
+    )
+    assert tls_page.status == 201
+    other_port = f"http://{client.server.host}:{client.server.port + 1}"
+    refused = await _call(
+        client, "POST", "/api/projects", json={"name": "x"}, headers=dict(cookie, Origin=other_port)
+    )
+    await assert_error(refused, 403, "origin_refused")
