@@ -290,7 +290,7 @@ async def test_behind_a_tls_proxy(client: Client) -> None:
         headers=dict(cookie, Origin=f"https://{host}"),
     )
     assert tls_page.status == 201
-    other_port = f"http://{client.server.host}:{client.server.port + 1}"
+    other_port = f"http://{client.server.host}:{(client.server.port or 0) + 1}"
     refused = await _call(
         client, "POST", "/api/projects", json={"name": "x"}, headers=dict(cookie, Origin=other_port)
     )
