@@ -295,3 +295,22 @@ async def test_behind_a_tls_proxy(client: Client) -> None:
         client, "POST", "/api/projects", json={"name": "x"}, headers=dict(cookie, Origin=other_port)
     )
     await assert_error(refused, 403, "origin_refused")
+
+
+async def test_listed_origin_may_open_a_websocket_with_the_cookie(
+    tmp_path: Path, aiohttp_client: AiohttpClient
+) -> None:
+    listed = "https://editor.example.com"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/collab.db",
+        jwt_secret=TEST_SECRET,
+        data_dir=tmp_path / "data",
+        allowed_origins=(listed,),
+    )
+    client = await aiohttp_client(create_app(settings), cookie_jar=DummyCookieJar())
+    session, _ = await _login(client)
+    owner = Account("", "", session, "")
+    doc_id = await create_document(client, owner, await create_project(client, owner))
+    cookie = {"Cookie": _cookie_header(session)}
+    assert await _websocket_close(client, doc_id, dict(cookie, Origin=listed)) is None
+    assert await _websocket_close(client, doc_id, dict(cookie, Origin=FOREIGN)) == 4403
