@@ -46,8 +46,8 @@ async def _replay(database_url: str, args: argparse.Namespace) -> int:
 
 async def _verify(log: EventLog, doc_id: str) -> int:
     result = await verify_log(log, doc_id, progress=_progress_bar)
-    if result.events >= _PROGRESS_FROM:
-        print(file=sys.stderr)
+    if result.events >= _PROGRESS_FROM and sys.stderr.isatty():
+        print(file=sys.stderr)  # end the bar's line
     for problem in result.problems:
         print(f"FAIL {problem}")
     verdict = "OK" if result.ok else "FAILED"
@@ -56,7 +56,15 @@ async def _verify(log: EventLog, doc_id: str) -> int:
 
 
 def _progress_bar(seq: int, total: int) -> None:
-    if total < _PROGRESS_FROM or (seq % 1000 and seq != total):
+    if total < _PROGRESS_FROM:
+        return
+    if not sys.stderr.isatty():
+        # Logs and pipes get a plain line every tenth, never carriage-return frames.
+        step = max(total // 10, 1)
+        if seq % step == 0 or seq == total:
+            print(f"replaying: {seq}/{total} events", file=sys.stderr, flush=True)
+        return
+    if seq % 1000 and seq != total:
         return
     done = int(40 * seq / total)
     sys.stderr.write(f"\rreplaying [{'#' * done}{'.' * (40 - done)}] {seq}/{total}")

@@ -24,6 +24,7 @@ from collab.api.document_schemas import (
     document_json,
 )
 from collab.api.projects import PROJECT_ID, lock_project
+from collab.live.lifecycle import publish
 from collab.realtime.keys import ACCESS_CHANGES
 from eventstore import Connection, Row
 from eventstore.keys import DATABASE
@@ -84,6 +85,7 @@ async def create_document(request: web.Request) -> web.Response:
         await require_project_role(conn, project_id, current_user(request).id, Role.EDITOR)
         doc_id = await insert_document(conn, project_id, data["name"], data["language"])
         row = await document_row(conn, doc_id)
+    await publish(request.app, "document.created", project_id, document_json(row))
     return web.json_response(document_json(row), status=201)
 
 
@@ -131,6 +133,8 @@ async def update_document(request: web.Request) -> web.Response:
         if data:  # an empty PATCH changes nothing, not even updated_at
             await conn.execute(_UPDATE, doc_id, data.get("name"), data.get("language"), time.time())
         row = await document_row(conn, doc_id)
+    if data:
+        await publish(request.app, "document.updated", row["project_id"], document_json(row))
     return web.json_response(document_json(row))
 
 
@@ -149,10 +153,12 @@ async def delete_document(request: web.Request) -> web.Response:
     doc_id = request.match_info["doc_id"]
     user_id = current_user(request).id
     async with request.app[DATABASE].transaction() as conn:
-        await require_document_role(conn, doc_id, user_id, Role.OWNER)
+        access = await require_document_role(conn, doc_id, user_id, Role.OWNER)
         await conn.execute(_TO_TRASH, doc_id, time.time(), user_id)
         await conn.execute(_DELETE, doc_id)
     await request.app[ACCESS_CHANGES].documents_deleted([doc_id])
+    gone = {"id": doc_id, "project_id": access.project_id}
+    await publish(request.app, "document.deleted", access.project_id, gone)
     return web.Response(status=204)
 
 

@@ -24,6 +24,7 @@ from collab.api.document_schemas import DocumentSchema, document_json
 from collab.api.documents import DOC_ID, document_row
 from collab.api.projects import PROJECT_ID
 from collab.keys import SETTINGS
+from collab.live.lifecycle import publish
 from eventstore import Database, Row
 from eventstore.keys import DATABASE
 from webcore.errors import NotFoundError
@@ -97,6 +98,7 @@ async def undelete(request: web.Request) -> web.Response:
         await conn.execute(_RESTORE, doc_id, time.time())
         await conn.execute(_FORGET, doc_id)  # the document exists again: its log stays
         row = await document_row(conn, doc_id)
+    await publish(request.app, "document.undeleted", project_id, document_json(row))
     return web.json_response(document_json(row))
 
 

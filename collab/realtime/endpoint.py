@@ -1,9 +1,11 @@
 """The real-time endpoint: ``/ws/{doc_id}?token=…`` speaking y-websocket.
 
 The stock y-websocket client cannot send headers, so the access token comes
-in the query string. The upgrade always completes and failures are reported
-with close codes (4401, 4404, …; see ``close_codes``): an HTTP error status would
-only make the client retry forever without saying why.
+in the query string, or, in a browser, in the ``collab_session`` cookie
+(accepted only from an allowed ``Origin``, else close 4403). The upgrade
+always completes and failures are reported with close codes (4401, 4404,
+…; see ``close_codes``): an HTTP error status would only make the client
+retry forever without saying why.
 
 An access token is checked once, at connect. A connection whose token
 expires while open keeps working until it reconnects; revocation (removal or
@@ -17,9 +19,10 @@ import logging
 from aiohttp import WSMsgType, web
 
 from auth.access import document_access
-from auth.keys import TOKEN_SIGNER
+from auth.cookies import session_cookie
+from auth.errors import OriginRefusedError
+from auth.middleware import origin_allowed, user_of_token
 from auth.models import User
-from auth.users import get_user
 from collab.keys import SETTINGS
 from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
@@ -58,7 +61,11 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
-    user = await _authenticate(request)
+    try:
+        user = await _authenticate(request)
+    except OriginRefusedError:
+        await ws.close(code=close_codes.FORBIDDEN, message=b"cookie from a foreign Origin")
+        return
     if user is None:
         await ws.close(code=close_codes.UNAUTHORIZED, message=b"missing, invalid or expired token")
         return
@@ -111,14 +118,24 @@ async def _join_and_pump(
 
 
 async def _authenticate(request: web.Request) -> User | None:
+    """The caller from ``?token=``, or else the session cookie from an allowed Origin.
+
+    A browser sends cookies with a WebSocket upgrade started by any page, so
+    a cookie only counts when the page's origin is allowed: another site
+    cannot open the user's documents (cross-site WebSocket hijacking).
+
+    Raises:
+        OriginRefusedError: the cookie came from a foreign page (close 4403).
+    """
     token = request.query.get("token", "")
     if not token:
-        return None
-    try:
-        claims = request.app[TOKEN_SIGNER].verify_access(token)
-    except Exception:  # any verification failure is "unauthorized"
-        return None
-    return await get_user(request.app[DATABASE], claims.user_id)
+        cookie = session_cookie(request)
+        if cookie is None:
+            return None
+        if not origin_allowed(request):
+            raise OriginRefusedError()
+        token = cookie
+    return await user_of_token(request, token)
 
 
 async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:

@@ -7,13 +7,11 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Browser
 
-from tests.e2e.test_demo import (
+from tests.e2e.people import (
     WAIT_MS,
     Person,
-    browser,  # noqa: F401 (fixture)
     expect,
     log_in_ui,
-    node,  # noqa: F401 (fixture)
     register_api,
     token_of,
     wait_connected,
@@ -34,7 +32,7 @@ async def open_document(person: Person, email: str, name: str, hash_path: str) -
     await expect(person.page.locator("#history-slider")).to_be_visible(timeout=WAIT_MS)
 
 
-async def test_rolling_back_an_author_from_the_panel(browser: Browser, node: RunningNode) -> None:  # noqa: F811
+async def test_rolling_back_an_author_from_the_panel(browser: Browser, node: RunningNode) -> None:
     async with aiohttp.ClientSession() as http:
         await register_api(http, node, "alice@example.com", "Alice")
         await register_api(http, node, "bob@example.com", "Bob")
