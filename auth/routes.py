@@ -195,6 +195,8 @@ def _tokens_json(user: User, pair: TokenPair) -> dict[str, Any]:
         "refresh_token": pair.refresh_token,
         "token_type": "bearer",
         "expires_in": pair.expires_in,
+        # The session also travels in HttpOnly cookies, which a page cannot see.
+        "session_cookie": True,
     }
 
 

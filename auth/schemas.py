@@ -100,6 +100,13 @@ class AuthTokensSchema(Schema):
     expires_in = fields.Integer(
         metadata={"description": "Seconds until the access token expires.", "example": 900}
     )
+    session_cookie = fields.Boolean(
+        metadata={
+            "description": "True: the session is also set as HttpOnly cookies, so a browser's"
+            " WebSocket and event streams need no token in their URL.",
+            "example": True,
+        }
+    )
 
 
 def user_json(user: User) -> dict[str, Any]:

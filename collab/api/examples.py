@@ -18,6 +18,7 @@ from webcore.openapi_errors import document_errors
 
 PROJECT_ID = "0b6f4e0c2d7a4f3b9a8e1c5d7f9b2a4c"
 DOCUMENT_ID = "5c2e9d1a7b3f4e6c8d0a1b2c3d4e5f60"
+FORK_ID = "9e8d7c6b5a4f4e3d2c1b0a9f8e7d6c5b"
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a documentation example
 
@@ -66,6 +67,23 @@ EXAMPLES: dict[tuple[str, str], dict[str, tuple[str, Example]]] = {
     ("POST", "/api/documents/{doc_id}/fork"): {
         "copy": ("A copy of the current text", {"name": "main (copy).py"})
     },
+    ("POST", "/api/documents/{doc_id}/edits"): {
+        "splice": (
+            "Insert a line at the start, labelled as a bot's",
+            {"edits": [{"index": 0, "delete": 0, "insert": "# checked\n"}], "source": "bot:lint"},
+        ),
+        "older": (
+            "Positions in the text as it was at seq 1, merged with what came after",
+            {"edits": [{"index": 0, "delete": 0, "insert": "# from seq 1\n"}], "base_seq": 1},
+        ),
+    },
+    ("POST", "/api/documents/{doc_id}/rollback"): {
+        "source": ("Undo everything a bot wrote", {"source": "bot:lint"}),
+        "range": ("Undo the events after seq 1", {"after_seq": 1}),
+    },
+    ("POST", "/api/documents/{doc_id}/merge"): {
+        "fork": ("Bring a fork's changes back", {"from_document_id": FORK_ID}),
+    },
     ("POST", "/api/jobs"): {
         "document": ("Run a document's current text", {"document_id": DOCUMENT_ID}),
         "inline": (
@@ -82,8 +100,18 @@ EXAMPLES: dict[tuple[str, str], dict[str, tuple[str, Example]]] = {
 }
 
 
+# Binary bodies: Swagger UI sends a file; the description says what to put in it.
+RAW_UPDATE_DESCRIPTION = (
+    "A Yjs update as `Y.encodeStateAsUpdate` or an `update` event produces it. Two zero"
+    " bytes (`00 00`) are the empty update: the answer is then `{seq: null}`."
+)
+
+
 def add_examples(spec: dict[str, Any]) -> None:
     """Put :data:`EXAMPLES` into the request bodies of ``spec`` (in place)."""
+    raw = spec.get("paths", {}).get("/api/documents/{doc_id}/updates", {}).get("post")
+    if raw is not None and "requestBody" in raw:
+        raw["requestBody"]["description"] = RAW_UPDATE_DESCRIPTION
     for (method, path), examples in EXAMPLES.items():
         operation = spec.get("paths", {}).get(path, {}).get(method.lower())
         if operation is None or "requestBody" not in operation:

@@ -39,14 +39,14 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def test_every_command_and_option_has_a_description() -> None:
     parser = build_parser()
     commands = _subparsers(parser)
-    assert set(commands) == {"serve", "worker", "migrate", "replay"}
+    assert set(commands) == {"serve", "worker", "migrate", "replay", "export", "import"}
     for name, command in commands.items():
         assert command.description, name
         for action in command._actions:
             assert action.help, f"collab {name} {action.option_strings or action.dest}"
 
 
-@pytest.mark.parametrize("command", ["serve", "worker", "migrate", "replay"])
+@pytest.mark.parametrize("command", ["serve", "worker", "migrate", "replay", "export", "import"])
 def test_help_lists_the_descriptions(tmp_path: Path, command: str) -> None:
     result = collab(tmp_path, command, "--help")
     assert result.returncode == 0
@@ -54,8 +54,18 @@ def test_help_lists_the_descriptions(tmp_path: Path, command: str) -> None:
     assert not list(tmp_path.iterdir())
 
 
-def test_replay_outside_a_deployment_creates_nothing(tmp_path: Path) -> None:
-    result = collab(tmp_path, "replay", "some-doc")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("replay", "some-doc"),
+        ("export", "some-doc", "--out", "x.json"),
+        ("import", "x.json", "--project", "p"),
+    ],
+)
+def test_log_commands_outside_a_deployment_create_nothing(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    result = collab(tmp_path, *args)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

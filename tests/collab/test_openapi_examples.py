@@ -12,7 +12,7 @@ from aiohttp import DummyCookieJar
 from pytest_aiohttp import AiohttpClient
 
 from auth.cookies import REFRESH_COOKIE, SESSION_COOKIE
-from collab.api.examples import DOCUMENT_ID, PROJECT_ID
+from collab.api.examples import DOCUMENT_ID, FORK_ID, PROJECT_ID
 from collab.app import create_app
 from collab.config import Settings
 from tests.auth.fixtures import Account, Client, add_member, create_account
@@ -32,6 +32,9 @@ ORDER = [
     ("PATCH", "/api/documents/{doc_id}"),
     ("POST", "/api/documents/{doc_id}/restore"),
     ("POST", "/api/documents/{doc_id}/fork"),
+    ("POST", "/api/documents/{doc_id}/edits"),
+    ("POST", "/api/documents/{doc_id}/rollback"),
+    ("POST", "/api/documents/{doc_id}/merge"),
     ("POST", "/api/jobs"),
     ("POST", "/api/auth/logout"),
 ]
@@ -53,13 +56,25 @@ async def _spec(client: Client) -> dict[str, Any]:
     return spec
 
 
+# The one binary body: a raw Yjs update, described rather than exemplified.
+RAW_UPDATES = ("POST", "/api/documents/{doc_id}/updates")
+
+
 def _bodies(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (method.upper(), path): operation
         for path, operations in spec["paths"].items()
         for method, operation in operations.items()
-        if isinstance(operation, dict) and "requestBody" in operation
+        if isinstance(operation, dict)
+        and "requestBody" in operation
+        and (method.upper(), path) != RAW_UPDATES
     }
+
+
+async def test_the_raw_update_body_says_what_to_send(node: Client) -> None:
+    operation = (await _spec(node))["paths"][RAW_UPDATES[1]]["post"]
+    assert "application/octet-stream" in operation["requestBody"]["content"]
+    assert "00 00" in operation["requestBody"]["description"]
 
 
 class Browser:
@@ -86,9 +101,9 @@ class Browser:
     def fill(self, text: str) -> str:
         for name, value in self.ids.items():
             text = text.replace("{" + name + "}", value)
-        return text.replace(PROJECT_ID, self.ids.get("project_id", "")).replace(
-            DOCUMENT_ID, self.ids.get("doc_id", "")
-        )
+        for placeholder, name in ((PROJECT_ID, "project_id"), (DOCUMENT_ID, "doc_id")):
+            text = text.replace(placeholder, self.ids.get(name, ""))
+        return text.replace(FORK_ID, self.ids.get("fork_id", ""))
 
 
 async def test_every_request_body_has_examples(node: Client) -> None:
@@ -126,6 +141,8 @@ def _remember(browser: Browser, path: str, data: dict[str, Any]) -> None:
         browser.ids["project_id"] = data["id"]
     elif path == "/api/projects/{project_id}/documents":
         browser.ids["doc_id"] = data["id"]
+    elif path == "/api/documents/{doc_id}/fork":
+        browser.ids["fork_id"] = data["id"]
 
 
 async def test_error_statuses_are_documented_with_the_error_shape(node: Client) -> None:
