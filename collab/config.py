@@ -51,7 +51,7 @@ class Settings:
     max_connections_per_document: int = 200
     updates_per_second: float = 200.0
     update_burst: int = 400
-    commit_window_ms: float = 2.0
+    commit_window_ms: float = 0.0
     auth_failures_per_minute: int = 10
     jobs: JobOptions = field(default_factory=JobOptions)
     shutdown_timeout: float = 10.0

@@ -77,6 +77,21 @@ class _SqliteCalls:
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._conn.executemany(SQLITE.translate(sql), rows)
 
+    def _guarded(
+        self, guard: str, guard_args: tuple[Any, ...], sql: str, rows: list[tuple[Any, ...]]
+    ) -> bool:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._conn.execute(SQLITE.translate(guard), guard_args).rowcount == 0:
+                self._conn.execute("ROLLBACK")
+                return False
+            self._conn.executemany(SQLITE.translate(sql), rows)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        return True
+
 
 class _SqliteConnection:
     """The query methods, run without taking the lock (the caller holds it)."""
@@ -149,6 +164,21 @@ class SqliteDatabase:
     async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         async with self._lock, self.transaction_unlocked() as conn:
             await conn.executemany(sql, rows)
+
+    async def execute_guarded(
+        self, guard: str, guard_args: tuple[Any, ...], sql: str, rows: list[tuple[Any, ...]]
+    ) -> bool:
+        """In one transaction, run ``guard``, then (if it touched a row) ``sql`` per row.
+
+        The whole transaction is one call on the database thread: the event
+        log's append path costs one thread hop instead of five.
+
+        Returns:
+            False, with nothing changed, when the guard touched no row.
+        """
+        async with self._lock:
+            calls = self._direct._calls
+            return await calls.run(calls._guarded, guard, guard_args, sql, rows)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

@@ -259,6 +259,14 @@ class Room:
             self._committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.doc_id}")
 
     async def _commit_loop(self) -> None:
+        """Commit what is pending, in groups that adapt to the load.
+
+        Nothing waits on a timer by default: an update arriving at an idle room
+        commits at once, and the updates that arrive while a commit is in flight
+        form the next group, so groups grow with the load on their own. A
+        non-zero ``commit_window`` adds a fixed wait before each group (fewer,
+        larger commits at the cost of that much latency).
+        """
         batch: list[_Pending] = []
         try:
             while self._pending and not self.closed:
@@ -289,10 +297,13 @@ class Room:
             self.watermark.mark(event.seq)
             if pending.committed is not None and not pending.committed.done():
                 pending.committed.set_result(event.seq)
+        # Local peers first: the relay only queues, but its messages are not
+        # on the path of anyone connected here.
+        self._broadcast_committed(batch, stored)
+        for event in stored:
             await self._relay.publish(
                 UpdateCommitted(self._config.node_id, self.doc_id, event.seq, event.update)
             )
-        self._broadcast_committed(batch, stored)
         self._on_advanced(self.doc_id)
         if self.watermark.has_gap:
             # Another node committed in between; fetch its events now.
