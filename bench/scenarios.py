@@ -1,0 +1,213 @@
+"""The workloads of ``make bench``, each run the same way against every target.
+
+* :func:`fanout`: one writer sets a Y.Map key at a steady rate, N readers note
+  when each key arrives (delivery latency = arrival - set, one clock).
+* :func:`trace`: the writer streams a real editing trace as fast as it can while
+  5 watchers wait for the final text (time until the last one has it).
+* :func:`cross_node`: fan-out with readers on three nodes joined by Redis.
+
+All clients are the stock npm Yjs client (:mod:`bench.stock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import Summary, load_trace, summarize, trace_updates
+from bench.stock import endpoints, run_driver, write_updates
+from bench.targets import Target, cluster, log_figures, target
+
+# The trace streamed by the throughput scenario; copies of it are chained
+# (each typed after the previous one's end) to reach any length.
+TRACE = "rustcode"
+# Updates sent at the workload's rate before measuring (first connections,
+# first commits and caches warming up are not what the figures are about).
+WARMUP = 25
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutResult:
+    """Delivery latencies (ms) of one fan-out run, and how many never arrived."""
+
+    target: str
+    readers: int
+    rate: float
+    latencies: list[float]
+    lost: int
+    disconnects: int
+
+    @property
+    def summary(self) -> Summary:
+        """p50/p95/p99/max of the latencies."""
+        return summarize(self.latencies)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    """One trace run: time until every watcher had the final text, and checks."""
+
+    target: str
+    updates: int
+    seconds: float
+    watchers_ok: int
+    watchers: int
+    disconnects: int
+    progress: list[tuple[float, int]]
+    log_events: float
+    log_ok: bool | None
+    commits: float
+    commit_ms: float
+
+    @property
+    def rate(self) -> float:
+        """Updates per second end to end."""
+        return self.updates / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CrossNodeResult:
+    """Same-node and cross-node latencies (ms) of one three-node run."""
+
+    same: list[float]
+    cross: list[float]
+    lost: int
+    disconnects: int
+
+
+@dataclass(slots=True)
+class TracePlan:
+    """Encoded updates of the first ``count`` transactions and the text they give."""
+
+    count: int
+    directory: Path
+    updates_file: Path = field(init=False)
+    expected_file: Path = field(init=False)
+    expected: str = ""
+
+    def __post_init__(self) -> None:
+        self.updates_file = self.directory / f"updates-{self.count}.bin"
+        self.expected_file = self.directory / f"expected-{self.count}.txt"
+
+
+def plan_trace(count: int, directory: Path) -> TracePlan:
+    """Encode ``count`` transactions of chained :data:`TRACE` copies (pycrdt, before any clock).
+
+    Raises:
+        BenchSkipError: the trace file is missing.
+    """
+    source = load_trace(TRACE)
+    txns: list[tuple[tuple[int, int, str], ...]] = []
+    offset = 0
+    while len(txns) < count:
+        if source.start:
+            txns.append(((offset, 0, source.start),))
+        txns.extend(tuple((p + offset, d, s) for p, d, s in txn) for txn in source.txns)
+        offset += len(source.end)
+    updates, text = trace_updates("", txns[:count])
+    plan = TracePlan(count, directory)
+    write_updates(plan.updates_file, updates)
+    plan.expected_file.write_text(text, encoding="utf-8")
+    plan.expected = text
+    return plan
+
+
+def _latencies(result: dict[str, object], warmup: int) -> tuple[list[float], int]:
+    """Delivery latencies of every update after the first ``warmup``, and how many were lost."""
+    sent, arrivals = result["sent"], result["arrivals"]
+    if not isinstance(sent, list) or not isinstance(arrivals, list):
+        raise RuntimeError(f"unexpected driver result: {sorted(result)}")
+    latencies: list[float] = []
+    lost = 0
+    for reader in arrivals:
+        for at, arrived in list(zip(sent, reader, strict=True))[warmup:]:
+            if arrived is None:
+                lost += 1
+            else:
+                latencies.append(float(arrived) - float(at))
+    return latencies, lost
+
+
+def _disconnects(result: dict[str, object]) -> int:
+    closes = result.get("closes", [])
+    return sum(int(c) for c in closes) if isinstance(closes, list) else 0
+
+
+async def _fanout_run(
+    writer: Target, readers: Sequence[Target], per_target: int, count: int, rate: float
+) -> dict[str, object]:
+    spec = {
+        "mode": "fanout",
+        "writer": endpoints([writer.writer])[0],
+        "readers": endpoints([t.reader for t in readers for _ in range(per_target)]),
+        "count": count,
+        "intervalMs": 1000 / rate,
+        "timeoutMs": 30_000,
+    }
+    return await run_driver(spec, limit=120 + count / rate)
+
+
+async def fanout(
+    kind: str, readers: int, count: int, rate: float, warmup: int = WARMUP
+) -> FanoutResult:
+    """One writer at ``rate`` updates/s, ``readers`` readers, ``count`` updates measured."""
+    async with target(kind) as server:
+        result = await _fanout_run(server, [server], readers, warmup + count, rate)
+    latencies, lost = _latencies(result, warmup)
+    return FanoutResult(kind, readers, rate, latencies, lost, _disconnects(result))
+
+
+async def trace(kind: str, plan: TracePlan, watchers: int = 5) -> TraceResult:
+    """Stream ``plan`` into a fresh document watched by ``watchers`` clients."""
+    async with target(kind) as server:
+        spec = {
+            "mode": "trace",
+            "writer": endpoints([server.writer])[0],
+            "readers": endpoints([server.reader] * watchers),
+            "updatesFile": str(plan.updates_file),
+            "expectedFile": str(plan.expected_file),
+            "timeoutMs": 600_000,
+        }
+        result = await run_driver(spec, limit=700)
+        figures = await log_figures(server)
+    done = [float(ms) for ms in result["doneMs"] if ms is not None]
+    ok = sum(1 for flag in result["ok"] if flag)
+    return TraceResult(
+        target=kind,
+        updates=plan.count,
+        seconds=max(done) / 1000 if len(done) == watchers else float("nan"),
+        watchers_ok=ok,
+        watchers=watchers,
+        disconnects=_disconnects(result),
+        progress=[(float(t) / 1000, int(n)) for t, n in result["progress"]],
+        log_events=figures.head_seq,
+        log_ok=None if figures.text is None else figures.text == plan.expected,
+        commits=figures.commits,
+        commit_ms=figures.commit_ms,
+    )
+
+
+async def cross_node(
+    per_node: int, count: int, rate: float, nodes: int = 3, warmup: int = WARMUP
+) -> CrossNodeResult:
+    """Writer on node 0; ``per_node`` readers on each of ``nodes`` nodes."""
+    async with cluster(nodes) as servers:
+        result = await _fanout_run(servers[0], servers, per_node, warmup + count, rate)
+    arrivals = result["arrivals"]
+    if not isinstance(arrivals, list):
+        raise RuntimeError(f"unexpected driver result: {sorted(result)}")
+    same = {**result, "arrivals": arrivals[:per_node]}
+    cross = {**result, "arrivals": arrivals[per_node:]}
+    same_ms, same_lost = _latencies(same, warmup)
+    cross_ms, cross_lost = _latencies(cross, warmup)
+    return CrossNodeResult(same_ms, cross_ms, same_lost + cross_lost, _disconnects(result))
+
+
+@contextlib.contextmanager
+def trace_directory() -> Iterator[Path]:
+    """A temporary directory for encoded traces."""
+    with tempfile.TemporaryDirectory(prefix="collab-bench-trace-") as directory:
+        yield Path(directory)
