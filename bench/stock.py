@@ -83,7 +83,11 @@ async def run_driver(spec: dict[str, Any], *, limit: float) -> dict[str, Any]:
             await proc.wait()
             raise RuntimeError(f"stock client driver took over {limit:.0f} s") from None
     lines = out.decode().strip().splitlines()
-    result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    try:
+        result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        detail = err.decode()[-800:]
+        raise RuntimeError(f"stock client driver printed no result: {detail}") from None
     if proc.returncode != 0 or "error" in result or not result:
         detail = result.get("error") or err.decode()[-800:]
         raise RuntimeError(f"stock client driver failed: {detail}")

@@ -52,6 +52,7 @@ class Settings:
     updates_per_second: float = 200.0
     update_burst: int = 400
     commit_window_ms: float = 0.0
+    event_loop: str = "uvloop"
     auth_failures_per_minute: int = 10
     jobs: JobOptions = field(default_factory=JobOptions)
     shutdown_timeout: float = 10.0
@@ -117,6 +118,10 @@ class Settings:
                 "COLLAB_UPDATES_PER_SECOND", defaults.updates_per_second, low=1.0
             ),
             update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
+            commit_window_ms=env.number(
+                "COLLAB_COMMIT_WINDOW_MS", defaults.commit_window_ms, low=0.0
+            ),
+            event_loop=_event_loop(env.first("COLLAB_EVENT_LOOP") or defaults.event_loop),
             jobs=jobs,
         )
 
@@ -153,6 +158,16 @@ class _Env:
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
         return _in_range(name, value, low, None)
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(name: str) -> str:
+    if name not in EVENT_LOOPS:
+        choices = ", ".join(EVENT_LOOPS)
+        raise ConfigError(f"COLLAB_EVENT_LOOP must be one of {choices}, not {name!r}")
+    return name
 
 
 def _in_range(name: str, value: _N, low: _N, high: _N | None) -> _N:

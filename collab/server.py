@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -35,6 +36,7 @@ def serve(settings: Settings) -> int:
     try:
         web.run_app(
             create_app(settings),
+            loop=new_event_loop(settings.event_loop),
             host=settings.host,
             port=settings.port,
             shutdown_timeout=settings.shutdown_timeout,
@@ -49,3 +51,19 @@ def serve(settings: Settings) -> int:
         print(f"collab: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
+    """The node's event loop: uvloop when chosen and installed, else asyncio's own.
+
+    uvloop's sockets and callbacks are implemented in C (libuv); the benchmarks
+    in docs/benchmarks.md say what it buys.
+    """
+    if name == "uvloop":
+        try:
+            import uvloop  # optional: imported only when chosen
+        except ImportError:
+            logger.warning("uvloop is not installed; using the asyncio event loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

@@ -132,11 +132,11 @@ const trace = async () => {
 
 const main = async () => {
   const result = spec.mode === 'fanout' ? await fanout() : await trace()
-  process.stdout.write(JSON.stringify(result) + '\n')
-  process.exit(0)
+  // Exit only once the (large) result is flushed: a pipe takes 64 KiB at a time.
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0))
 }
 
 main().catch((error) => {
-  process.stdout.write(JSON.stringify({ error: String(error && error.stack ? error.stack : error) }) + '\n')
-  process.exit(1)
+  const message = JSON.stringify({ error: String(error && error.stack ? error.stack : error) })
+  process.stdout.write(message + '\n', () => process.exit(1))
 })
