@@ -11,13 +11,12 @@ All clients are the stock npm Yjs client (:mod:`bench.stock`).
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import Summary, load_trace, summarize, trace_updates
+from bench.common import Summary, load_trace, summarize, trace_updates, traces_dir
 from bench.stock import endpoints, run_driver, write_updates
 from bench.targets import Target, cluster, log_figures, target
 
@@ -96,9 +95,20 @@ class TracePlan:
 def plan_trace(count: int, directory: Path) -> TracePlan:
     """Encode ``count`` transactions of chained :data:`TRACE` copies (pycrdt, before any clock).
 
+    Encoding the whole trace takes minutes, so the result is kept in
+    ``directory`` (a fixed place under the system's temporary directory by
+    default) and reused while the trace file is unchanged.
+
     Raises:
         BenchSkipError: the trace file is missing.
     """
+    source_file = traces_dir() / f"{TRACE}.json.gz"
+    stamp = f"{TRACE}-{source_file.stat().st_size if source_file.exists() else 0}"
+    plan = TracePlan(count, directory / stamp)
+    if plan.updates_file.exists() and plan.expected_file.exists():
+        plan.expected = plan.expected_file.read_text(encoding="utf-8")
+        return plan
+    plan.directory.mkdir(parents=True, exist_ok=True)
     source = load_trace(TRACE)
     txns: list[tuple[tuple[int, int, str], ...]] = []
     offset = 0
@@ -108,9 +118,8 @@ def plan_trace(count: int, directory: Path) -> TracePlan:
         txns.extend(tuple((p + offset, d, s) for p, d, s in txn) for txn in source.txns)
         offset += len(source.end)
     updates, text = trace_updates("", txns[:count])
-    plan = TracePlan(count, directory)
     write_updates(plan.updates_file, updates)
-    plan.expected_file.write_text(text, encoding="utf-8")
+    plan.expected_file.write_text(text, encoding="utf-8")  # written last: marks it complete
     plan.expected = text
     return plan
 
@@ -206,8 +215,6 @@ async def cross_node(
     return CrossNodeResult(same_ms, cross_ms, same_lost + cross_lost, _disconnects(result))
 
 
-@contextlib.contextmanager
-def trace_directory() -> Iterator[Path]:
-    """A temporary directory for encoded traces."""
-    with tempfile.TemporaryDirectory(prefix="collab-bench-trace-") as directory:
-        yield Path(directory)
+def trace_cache() -> Path:
+    """Where encoded traces are kept between runs."""
+    return Path(tempfile.gettempdir(), "collab-bench-traces")

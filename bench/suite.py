@@ -26,7 +26,7 @@ from pathlib import Path
 from bench import jobs as jobs_bench
 from bench.common import REPO_ROOT, BenchSkipError, quiet_resets
 from bench.report import JobsResult, Results, write_report
-from bench.scenarios import TracePlan, cross_node, fanout, plan_trace, trace, trace_directory
+from bench.scenarios import TracePlan, cross_node, fanout, plan_trace, trace, trace_cache
 from bench.targets import KINDS, POSTGRES, SQLITE, STOCK
 
 FULL_TRACE = 259_778
@@ -84,19 +84,18 @@ async def _fanouts(sizes: Sizes, results: Results) -> None:
 
 
 async def _traces(sizes: Sizes, results: Results) -> None:
-    with trace_directory() as directory:
-        for count, kinds in sizes.traces:
-            try:
-                plan = await asyncio.to_thread(plan_trace, count, directory)
-            except BenchSkipError as exc:
-                results.skipped.append(f"trace {count}: {exc}")
-                continue
-            for kind in kinds:
+    for count, kinds in sizes.traces:
+        try:
+            plan = await asyncio.to_thread(plan_trace, count, trace_cache())
+        except BenchSkipError as exc:
+            results.skipped.append(f"trace {count}: {exc}")
+            continue
+        for kind in kinds:
 
-                async def one(kind: str = kind, plan: TracePlan = plan) -> None:
-                    results.traces.append(await trace(kind, plan))
+            async def one(kind: str = kind, plan: TracePlan = plan) -> None:
+                results.traces.append(await trace(kind, plan))
 
-                await _step(results, f"trace {count:,} {kind}", one)
+            await _step(results, f"trace {count:,} {kind}", one)
 
 
 async def _cross(sizes: Sizes, results: Results) -> None:
