@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import Summary, load_trace, summarize, trace_updates, traces_dir
-from bench.stock import endpoints, run_driver, write_updates
+from bench.common import Summary, Trace, load_trace, summarize, traces_dir
+from bench.stock import endpoints, run_driver
 from bench.targets import Target, cluster, log_figures, target
 
 # The trace streamed by the throughput scenario; copies of it are chained
@@ -92,36 +92,56 @@ class TracePlan:
         self.expected_file = self.directory / f"expected-{self.count}.txt"
 
 
-def plan_trace(count: int, directory: Path) -> TracePlan:
-    """Encode ``count`` transactions of chained :data:`TRACE` copies (pycrdt, before any clock).
+async def plan_trace(count: int, directory: Path) -> TracePlan:
+    """Encode ``count`` transactions of chained :data:`TRACE` copies, before any clock starts.
 
-    Encoding the whole trace takes minutes, so the result is kept in
-    ``directory`` (a fixed place under the system's temporary directory by
-    default) and reused while the trace file is unchanged.
+    The stock client encodes them (``driver.mjs`` mode ``encode``: one Yjs
+    update per transaction); the text they give is checked against the trace's
+    own end text, computed here from the patches. The result is kept in
+    ``directory`` and reused while the trace file is unchanged.
 
     Raises:
-        BenchSkipError: the trace file is missing.
+        BenchSkipError: the trace file or Node.js is missing.
+        RuntimeError: the encoded updates do not give the trace's text.
     """
+    source = load_trace(TRACE)
     source_file = traces_dir() / f"{TRACE}.json.gz"
-    stamp = f"{TRACE}-{source_file.stat().st_size if source_file.exists() else 0}"
-    plan = TracePlan(count, directory / stamp)
+    plan = TracePlan(count, directory / f"{TRACE}-{source_file.stat().st_size}")
     if plan.updates_file.exists() and plan.expected_file.exists():
         plan.expected = plan.expected_file.read_text(encoding="utf-8")
         return plan
     plan.directory.mkdir(parents=True, exist_ok=True)
-    source = load_trace(TRACE)
-    txns: list[tuple[tuple[int, int, str], ...]] = []
-    offset = 0
-    while len(txns) < count:
-        if source.start:
-            txns.append(((offset, 0, source.start),))
-        txns.extend(tuple((p + offset, d, s) for p, d, s in txn) for txn in source.txns)
-        offset += len(source.end)
-    updates, text = trace_updates("", txns[:count])
-    write_updates(plan.updates_file, updates)
-    plan.expected_file.write_text(text, encoding="utf-8")  # written last: marks it complete
-    plan.expected = text
+    encoded = plan.directory / f"encoded-{count}.txt"
+    spec = {
+        "mode": "encode",
+        "traceFile": str(source_file),
+        "count": count,
+        "updatesFile": str(plan.updates_file),
+        "textFile": str(encoded),
+    }
+    await run_driver(spec, limit=600)
+    expected = chained_text(source, count)
+    if encoded.read_text(encoding="utf-8") != expected:
+        raise RuntimeError(f"the encoded {TRACE} trace does not give its own end text")
+    plan.expected_file.write_text(expected, encoding="utf-8")  # written last: marks it complete
+    plan.expected = expected
     return plan
+
+
+def chained_text(source: Trace, count: int) -> str:
+    """The text of ``count`` transactions of chained copies of ``source``.
+
+    Every copy only edits what it typed itself, so whole copies are just the
+    end text and only the last, partial copy needs its patches applied.
+    """
+    per_copy = len(source.txns) + (1 if source.start else 0)
+    whole, rest = divmod(count, per_copy)
+    txns = [((0, 0, source.start),), *source.txns] if source.start else list(source.txns)
+    text = ""
+    for txn in txns[:rest]:
+        for position, deleted, inserted in txn:
+            text = text[:position] + inserted + text[position + deleted :]
+    return source.end * whole + text
 
 
 def _latencies(result: dict[str, object], warmup: int) -> tuple[list[float], int]:

@@ -97,11 +97,3 @@ async def run_driver(spec: dict[str, Any], *, limit: float) -> dict[str, Any]:
 def endpoints(urls: Sequence[Endpoint]) -> list[dict[str, Any]]:
     """``Endpoint`` objects as the driver's JSON."""
     return [asdict(url) for url in urls]
-
-
-def write_updates(path: Path, updates: Sequence[bytes]) -> None:
-    """The driver's update file: each update as a 4-byte big-endian length, then its bytes."""
-    with path.open("wb") as stream:
-        for update in updates:
-            stream.write(len(update).to_bytes(4, "big"))
-            stream.write(update)

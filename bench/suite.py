@@ -86,9 +86,12 @@ async def _fanouts(sizes: Sizes, results: Results) -> None:
 async def _traces(sizes: Sizes, results: Results) -> None:
     for count, kinds in sizes.traces:
         try:
-            plan = await asyncio.to_thread(plan_trace, count, trace_cache())
+            plan = await plan_trace(count, trace_cache())
         except BenchSkipError as exc:
             results.skipped.append(f"trace {count}: {exc}")
+            continue
+        except RuntimeError as exc:
+            results.failed.append(f"trace {count}: {exc}")
             continue
         for kind in kinds:
 

@@ -11,12 +11,18 @@
 //   spec.expectedLength characters and then compare the text. Result: {sendMs, doneMs: [ms per
 //   watcher], ok: [bool], progress: [[ms, updates seen by the slowest watcher]]}.
 // Both also give closes: [disconnects after the first sync, per reader].
+// spec.mode "encode": no server. Chains copies of the trace spec.traceFile (each typed after the
+//   previous copy's end) up to spec.count transactions, applies them to a Y.Text, and writes one
+//   Yjs update per transaction to spec.updatesFile and the final text to spec.textFile. Trace
+//   positions count code points, Yjs counts UTF-16 units: traces with characters outside the
+//   Basic Multilingual Plane are refused. Result: {updates, length}.
 // Every wait is bounded by spec.timeoutMs; a reader that never connects fails the run.
 
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
 import { performance } from 'node:perf_hooks'
 
 console.log = console.error
@@ -130,8 +136,45 @@ const trace = async () => {
   return { sendMs, doneMs, ok, progress, closes }
 }
 
+const encode = () => {
+  const source = JSON.parse(gunzipSync(readFileSync(spec.traceFile)).toString('utf8'))
+  if (/[\u{10000}-\u{10FFFF}]/u.test(JSON.stringify(source))) {
+    throw new Error('the trace has characters outside the BMP: positions would need converting')
+  }
+  const doc = new Y.Doc()
+  doc.clientID = 1
+  const text = doc.getText('content')
+  const chunks = []
+  doc.on('update', (update) => {
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(update.length)
+    chunks.push(header, Buffer.from(update))
+  })
+  let done = 0
+  let offset = 0
+  while (done < spec.count) {
+    const txns = source.startContent ? [{ patches: [[0, 0, source.startContent]] }, ...source.txns] : source.txns
+    for (const txn of txns) {
+      if (done === spec.count) break
+      doc.transact(() => {
+        for (const [position, deleted, inserted] of txn.patches) {
+          if (deleted) text.delete(position + offset, deleted)
+          if (inserted) text.insert(position + offset, inserted)
+        }
+      })
+      done++
+    }
+    offset += source.endContent.length
+  }
+  writeFileSync(spec.updatesFile, Buffer.concat(chunks))
+  writeFileSync(spec.textFile, text.toString())
+  return { updates: done, length: text.length }
+}
+
+const MODES = { fanout, trace, encode }
+
 const main = async () => {
-  const result = spec.mode === 'fanout' ? await fanout() : await trace()
+  const result = await MODES[spec.mode]()
   // Exit only once the (large) result is flushed: a pipe takes 64 KiB at a time.
   process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0))
 }
