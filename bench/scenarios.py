@@ -106,7 +106,8 @@ async def plan_trace(count: int, directory: Path) -> TracePlan:
     """
     source = load_trace(TRACE)
     source_file = traces_dir() / f"{TRACE}.json.gz"
-    plan = TracePlan(count, directory / f"{TRACE}-{source_file.stat().st_size}")
+    # The version changes whenever the encoding does, so an old cache is never reused.
+    plan = TracePlan(count, directory / f"{TRACE}-{source_file.stat().st_size}-v2")
     if plan.updates_file.exists() and plan.expected_file.exists():
         plan.expected = plan.expected_file.read_text(encoding="utf-8")
         return plan

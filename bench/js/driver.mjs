@@ -142,7 +142,9 @@ const encode = () => {
     throw new Error('the trace has characters outside the BMP: positions would need converting')
   }
   const doc = new Y.Doc()
-  doc.clientID = 1
+  // Not the id of any client of the runs (writer 1, readers from 1000): two docs sharing
+  // a client id would corrupt each other's view of that client's items.
+  doc.clientID = 7
   const text = doc.getText('content')
   const chunks = []
   doc.on('update', (update) => {
