@@ -10,7 +10,7 @@
 //   big-endian lengths + updates) as fast as it can; watchers wait until their text equals
 //   spec.expectedLength characters and then compare the text. Result: {sendMs, doneMs: [ms per
 //   watcher], ok: [bool], progress: [[ms, updates seen by the slowest watcher]]}.
-// Both also give closes: [disconnects after the first sync, per reader].
+// Both also give closes: [disconnects after the first sync, per reader, then the writer's].
 // spec.mode "encode": no server. Chains copies of the trace spec.traceFile (each typed after the
 //   previous copy's end) up to spec.count transactions, applies them to a Y.Text, and writes one
 //   Yjs update per transaction to spec.updatesFile and the final text to spec.textFile. Trace
@@ -85,7 +85,7 @@ const fanout = async () => {
   }
   const deadline = performance.now() + spec.timeoutMs
   while (performance.now() < deadline && arrivals.some((a) => a.includes(null))) await sleep(20)
-  const closes = readers.map((r) => r.closes)
+  const closes = [...readers.map((r) => r.closes), writer.closes]
   for (const c of [writer, ...readers]) c.provider.destroy()
   return { sent, arrivals, closes }
 }
@@ -131,7 +131,7 @@ const trace = async () => {
   clearInterval(sampler)
   progress.push([performance.now() - start, Math.min(...seen)])
   const ok = texts.map((text) => text.toString() === expected)
-  const closes = watchers.map((w) => w.closes)
+  const closes = [...watchers.map((w) => w.closes), writer.closes]
   for (const c of [writer, ...watchers]) c.provider.destroy()
   return { sendMs, doneMs, ok, progress, closes }
 }

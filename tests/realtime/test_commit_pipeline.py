@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
+import pytest
+from aiohttp import web
+from pycrdt import Doc, Text
 
+from auth.access import Role
+from auth.models import User
+from collab.realtime.peer import Peer
+from collab.realtime.protocol import SyncMessage, SyncType
 from collab.realtime.relay import LocalRelay
-from collab.realtime.room import Room, RoomConfig
+from collab.realtime.room import OverloadedError, Room, RoomConfig
 from eventstore import Database
 from eventstore.eventlog import EventLog
 from eventstore.events import NewEvent, StoredEvent
@@ -36,11 +44,66 @@ class GatedLog(EventLog):
         return await super().append(doc_id, events)
 
 
-async def _room(db: Database, log: EventLog, window: float = 0.0) -> Room:
+async def _room(db: Database, log: EventLog, window: float = 0.0, **config: float) -> Room:
     async with db.transaction() as conn:
         await create_log(conn, "doc-pipeline")
-    config = RoomConfig(node_id="n1", commit_window=window)
-    return await Room.load("doc-pipeline", "p1", log=log, relay=LocalRelay(), config=config)
+    settings = RoomConfig(node_id="n1", commit_window=window, **config)  # type: ignore[arg-type]
+    return await Room.load("doc-pipeline", "p1", log=log, relay=LocalRelay(), config=settings)
+
+
+def _typed(text: str) -> list[SyncMessage]:
+    doc: Doc[Any] = Doc(client_id=7)
+    content = doc.get("content", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for char in text:
+        content += char
+    return [SyncMessage(SyncType.UPDATE, update) for update in updates]
+
+
+def _writer() -> Peer:
+    # Never started: what the room sends it just waits in its queue.
+    user = User("u1", "u1@example.com", "U1", 0.0)
+    return Peer(web.WebSocketResponse(), user, Role.EDITOR, rate=1e6, burst=1e6)
+
+
+async def test_a_writer_far_ahead_of_the_committer_waits_instead_of_being_refused(
+    db: Database,
+) -> None:
+    log = GatedLog(db)
+    room = await _room(db, log, max_pending=4)  # writers wait from 2 uncommitted on
+    writer = _writer()
+    messages = _typed("abcde")
+    await room.receive(writer, messages[0])
+    async with asyncio.timeout(5):
+        await log.entered.wait()  # the first commit is stuck at the gate
+    for message in messages[1:3]:
+        await room.receive(writer, message)
+    held = asyncio.create_task(room.receive(writer, messages[3]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not held.done()
+    log.gate.set()
+    async with asyncio.timeout(5):
+        await held
+        await room.receive(writer, messages[4])
+        await room.flush()
+    assert await document_text(db, "doc-pipeline") == (5, "abcde")
+
+
+async def test_a_stuck_committer_refuses_writers_after_the_wait(db: Database) -> None:
+    log = GatedLog(db)
+    room = await _room(db, log, max_pending=2, overload_wait=0.2)
+    writer = _writer()
+    messages = _typed("abc")
+    await room.receive(writer, messages[0])
+    async with asyncio.timeout(5):
+        await log.entered.wait()
+    await room.receive(writer, messages[1])
+    with pytest.raises(OverloadedError):
+        async with asyncio.timeout(5):
+            await room.receive(writer, messages[2])
+    log.gate.set()
 
 
 async def test_idle_room_commits_at_once_and_load_forms_the_next_group(db: Database) -> None:
