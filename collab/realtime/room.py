@@ -63,7 +63,7 @@ MAX_BATCH = 1000
 MAX_SEPARATE_MESSAGES = 16
 # From this share of ``max_pending`` on, a writer's next update waits for the
 # committer (its socket is not read meanwhile, so TCP slows the client down)
-# instead of being refused; only a committer stuck for ``overload_wait`` refuses.
+# instead of being refused; only a wait longer than ``overload_wait`` refuses.
 BACKPRESSURE_SHARE = 0.5
 
 
@@ -227,7 +227,7 @@ class Room:
         """Hold a writer while the committer is far behind (backpressure, not refusal).
 
         Raises:
-            OverloadedError: no progress for ``overload_wait`` (the database is stuck).
+            OverloadedError: still far behind after ``overload_wait`` (the database is stuck).
             RoomClosedError: the room went away meanwhile.
         """
         high_water = self._config.max_pending * BACKPRESSURE_SHARE
@@ -237,7 +237,7 @@ class Room:
                     self._progress.clear()
                     await self._progress.wait()
         except TimeoutError:
-            raise OverloadedError("the committer made no progress") from None
+            raise OverloadedError("the committer is stuck") from None
         self._require_open()
 
     def _accept_update(self, peer: Peer, update: bytes) -> None:
