@@ -267,7 +267,7 @@ def _plot_traces(results: Results, path: Path) -> None:
             axis.plot([t for t, _ in r.progress], [n for _, n in r.progress], label=r.target)
         axis.set_title(f"trace, {size:,} transactions, 5 watchers")
         axis.set_xlabel("seconds")
-        axis.set_ylabel("updates at the slowest watcher")
+        axis.set_ylabel("characters at the slowest watcher")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()

@@ -55,7 +55,7 @@ class TraceResult:
     watchers_ok: int
     watchers: int
     disconnects: int
-    progress: list[tuple[float, int]]
+    progress: list[tuple[float, int]]  # (seconds, characters at the slowest watcher)
     log_events: float
     log_ok: bool | None
     commits: float
