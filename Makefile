@@ -5,6 +5,9 @@
 #   make test       install the project + dev tools, then run the whole suite
 #   make lint       ruff check (and `make format-check` for ruff format --check)
 #   make typecheck  mypy --strict over the packages and tests
+#   make bench      every benchmark scenario vs the stock y-websocket server;
+#                   writes docs/benchmarks.md (needs Postgres, Redis, Node.js)
+#   make bench-quick  the same at smoke sizes, report in a temporary directory
 #   make clean      remove the virtual environment, caches and the npm packages
 #
 # Extra pytest arguments: make test ARGS="-k readyz -x"
@@ -19,8 +22,9 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 # npm projects the tests use: the Yjs client harness and the demo's sources
-# (a test rebuilds the committed bundle from them and compares).
-NPM_DIRS := tests/js demo
+# (a test rebuilds the committed bundle from them and compares); and the stock
+# Yjs client the benchmarks drive.
+NPM_DIRS := tests/js demo bench/js
 
 # The npm packages are optional: installed only where Node.js and npm exist, for
 # the directories that have a lockfile in the tree.
@@ -28,7 +32,8 @@ HAVE_NODE := $(and $(shell command -v node 2>/dev/null),$(shell command -v npm 2
 NPM_LOCKS := $(wildcard $(addsuffix /package-lock.json,$(NPM_DIRS)))
 JS_DEPS := $(if $(HAVE_NODE),$(NPM_LOCKS:/package-lock.json=/node_modules/.installed))
 
-.PHONY: run install install-dev js-deps test lint format format-check typecheck check clean
+.PHONY: run install install-dev js-deps test lint format format-check typecheck check clean \
+	bench bench-quick
 
 run: $(RUNTIME_STAMP)
 	$(BIN)/collab migrate
@@ -59,6 +64,12 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+bench: $(DEV_STAMP) js-deps
+	$(BIN)/python -m bench.suite --out docs/benchmarks.md
+
+bench-quick: $(DEV_STAMP) js-deps
+	$(BIN)/python -m bench.suite --quick --out "$$(mktemp -d)/benchmarks.md"
 
 # pip >= 25.1 understands `--group` (PEP 735 dependency groups); the pip that
 # `venv` bundles with older Pythons does not, so upgrade it once at creation.

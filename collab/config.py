@@ -54,7 +54,8 @@ class Settings:
     max_connections_per_document: int = 200
     updates_per_second: float = 200.0
     update_burst: int = 400
-    commit_window_ms: float = 2.0
+    commit_window_ms: float = 0.0
+    event_loop: str = "uvloop"
     auth_failures_per_minute: int = 10
     jobs: JobOptions = field(default_factory=JobOptions)
     shutdown_timeout: float = 10.0
@@ -122,6 +123,10 @@ class Settings:
             ),
             update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
             trash_days=env.number("COLLAB_TRASH_DAYS", defaults.trash_days, low=0),
+            commit_window_ms=env.number(
+                "COLLAB_COMMIT_WINDOW_MS", defaults.commit_window_ms, low=0.0
+            ),
+            event_loop=_event_loop(env.first("COLLAB_EVENT_LOOP") or defaults.event_loop),
             jobs=jobs,
         )
 
@@ -158,6 +163,16 @@ class _Env:
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
         return _in_range(name, value, low, None)
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(name: str) -> str:
+    if name not in EVENT_LOOPS:
+        choices = ", ".join(EVENT_LOOPS)
+        raise ConfigError(f"COLLAB_EVENT_LOOP must be one of {choices}, not {name!r}")
+    return name
 
 
 def _in_range(name: str, value: _N, low: _N, high: _N | None) -> _N:

@@ -50,7 +50,8 @@ def serve(settings: Settings) -> int:
         print(f"collab: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_run(settings, sock))
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(settings.event_loop)) as runner:
+            return runner.run(_run(settings, sock))
     except EventStoreError as exc:
         print(f"collab: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -115,3 +116,19 @@ async def _run(settings: Settings, sock: socket.socket) -> int:
 def _on_signal(sig: signal.Signals, stop: asyncio.Event, received: list[str]) -> None:
     received.append(sig.name)
     stop.set()
+
+
+def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
+    """The node's event loop: uvloop when chosen and installed, else asyncio's own.
+
+    uvloop's sockets and callbacks are implemented in C (libuv); the benchmarks
+    in docs/benchmarks.md say what it buys.
+    """
+    if name == "uvloop":
+        try:
+            import uvloop  # optional: imported only when chosen
+        except ImportError:
+            logger.warning("uvloop is not installed; using the asyncio event loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

@@ -13,9 +13,10 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from eventstore.database import Connection, Database, Row
+from eventstore.dialect import POSTGRES
 from eventstore.errors import SeqConflictError, UnknownLogError
 from eventstore.events import NewEvent, StoredEvent, chain_hash
 
@@ -25,6 +26,28 @@ INSERT INTO doc_events
     (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
 _MOVE_HEAD = "UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1"
+# The append fast path: move the head only if it is still where this log last
+# left it, so the events chained onto that head are right; otherwise nothing.
+_MOVE_KNOWN_HEAD = """
+UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1 AND seq = $4 AND hash = $5"""
+# Postgres does the same and the inserts in one statement (one round trip, its
+# own transaction): the inserts join the moved head, so a stale head inserts nothing.
+_APPEND_AT_KNOWN_HEAD = """
+WITH head AS (
+    UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1 AND seq = $4 AND hash = $5
+    RETURNING doc_id
+), inserted AS (
+    INSERT INTO doc_events
+        (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
+    SELECT head.doc_id, e.seq, e.kind, e.payload, e.author_id, e.node_id, $6, e.meta, e.hash,
+        e.source
+    FROM head, unnest(
+        $7::bigint[], $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::bytea[],
+        $14::text[]
+    ) AS e (seq, kind, payload, author_id, node_id, meta, hash, source)
+    RETURNING 1
+)
+SELECT count(*) FROM inserted"""
 _COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source"
 _READ_PAGE = f"""
 SELECT {_COLUMNS} FROM doc_events
@@ -38,6 +61,23 @@ INSERT INTO doc_snapshots (doc_id, seq, state, created_at) VALUES ($1, $2, $3, $
 ON CONFLICT (doc_id, seq) DO NOTHING"""
 _LIST_SNAPSHOTS = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
 _NO_LIMIT = 2**62
+# Heads remembered for the append fast path; past this many the oldest go.
+_KNOWN_HEADS = 4096
+
+
+@runtime_checkable
+class GuardedBatch(Protocol):
+    """A database that runs a guarded batch as one call (SQLite: one thread hop)."""
+
+    async def execute_guarded(
+        self, guard: str, guard_args: tuple[Any, ...], sql: str, rows: list[tuple[Any, ...]]
+    ) -> bool:
+        """In one transaction: run ``guard``; if it touched a row, ``sql`` once per row.
+
+        Returns:
+            False (and nothing changed) when the guard touched no row.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +117,9 @@ class EventLog:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # The head each log had after this object's last append to it: appends
+        # chain onto it without reading the head first (see _append_fast).
+        self._heads: dict[str, Head] = {}
 
     async def append(
         self,
@@ -102,9 +145,53 @@ class EventLog:
             SeqConflictError: the head is not ``expected_head``.
         """
         if conn is not None:
+            # The caller's transaction may still roll back: forget the head.
+            self._heads.pop(doc_id, None)
             return await self._append(conn, doc_id, events, expected_head)
-        async with self._db.transaction() as own:
-            return await self._append(own, doc_id, events, expected_head)
+        stored = await self._append_fast(doc_id, events, expected_head)
+        if stored is None:
+            async with self._db.transaction() as own:
+                stored = await self._append(own, doc_id, events, expected_head)
+            if stored:
+                self._remember(doc_id, stored[-1])
+        return stored
+
+    async def _append_fast(
+        self, doc_id: str, events: Sequence[NewEvent], expected_head: int | None
+    ) -> list[StoredEvent] | None:
+        """Append after the remembered head in one call, or return None.
+
+        None means "use the locking path": no head is remembered, the head
+        moved since (another node or process appended), or the backend has no
+        one-call form. The guard in the SQL makes a stale head change nothing.
+        """
+        head = self._heads.get(doc_id)
+        if head is None or not events or expected_head not in (None, head.seq):
+            return None
+        stored = _chain(doc_id, head, events, time.time())
+        last = stored[-1]
+        guard_args = (doc_id, last.seq, last.hash, head.seq, head.hash)
+        if self._db.dialect is POSTGRES:
+            inserted = await self._db.fetchval(
+                _APPEND_AT_KNOWN_HEAD, *guard_args, last.created_at, *_columns(stored)
+            )
+            done = inserted == len(stored)
+        elif isinstance(self._db, GuardedBatch):
+            rows = [_row(e) for e in stored]
+            done = await self._db.execute_guarded(_MOVE_KNOWN_HEAD, guard_args, _INSERT_EVENT, rows)
+        else:
+            return None
+        if not done:
+            self._heads.pop(doc_id, None)
+            return None
+        self._remember(doc_id, last)
+        return stored
+
+    def _remember(self, doc_id: str, last: StoredEvent) -> None:
+        self._heads.pop(doc_id, None)
+        if len(self._heads) >= _KNOWN_HEADS:
+            del self._heads[next(iter(self._heads))]
+        self._heads[doc_id] = Head(last.seq, last.hash)
 
     async def _append(
         self,
@@ -249,3 +336,10 @@ def _row(event: StoredEvent) -> tuple[Any, ...]:
         event.hash,
         event.source,
     )
+
+
+def _columns(events: list[StoredEvent]) -> list[list[Any]]:
+    """The per-event columns of :data:`_APPEND_AT_KNOWN_HEAD`, one array each."""
+    rows = [_row(e) for e in events]
+    # _row order: doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source
+    return [[row[i] for row in rows] for i in (1, 2, 3, 4, 5, 7, 8, 9)]

@@ -40,13 +40,20 @@ logger = logging.getLogger(__name__)
 # aiohttp closes with 1009 by itself past its own limit; keeping that limit
 # above ours lets us answer ordinary oversized frames with 4413.
 _AIOHTTP_LIMIT_FACTOR = 4
+# permessage-deflate: declined. Yjs updates are small and already compact, so
+# compressing them saves little, while inflating every incoming frame and
+# deflating every outgoing one (once per peer) was a visible share of the CPU
+# in the benchmarks; the stock y-websocket server does not offer it either.
+PERMESSAGE_DEFLATE = False
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     """Upgrade, authenticate, join the document's room and serve the peer."""
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(
-        heartbeat=30, max_msg_size=settings.max_message_bytes * _AIOHTTP_LIMIT_FACTOR
+        heartbeat=30,
+        max_msg_size=settings.max_message_bytes * _AIOHTTP_LIMIT_FACTOR,
+        compress=PERMESSAGE_DEFLATE,
     )
     await ws.prepare(request)
     sockets = request.app[WEBSOCKETS]

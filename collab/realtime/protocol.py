@@ -66,12 +66,27 @@ class Reader:
 
     def var_uint(self) -> int:
         """An unsigned LEB128 integer of at most 56 bits."""
-        value = 0
-        for index in range(MAX_VAR_UINT_BYTES):
-            byte = self.uint8()
-            value |= (byte & 0x7F) << (7 * index)
+        # The hottest function of the update check: locals instead of
+        # attribute and method lookups, and most values are one byte.
+        data, pos = self.data, self.pos
+        if pos >= len(data):
+            raise ProtocolError("unexpected end of message")
+        byte = data[pos]
+        if byte < 0x80:
+            self.pos = pos + 1
+            return byte
+        value, shift, end = byte & 0x7F, 7, pos + MAX_VAR_UINT_BYTES
+        pos += 1
+        while pos < end:
+            if pos >= len(data):
+                raise ProtocolError("unexpected end of message")
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
             if byte < 0x80:
+                self.pos = pos
                 return value
+            shift += 7
         raise ProtocolError("variable-length integer too long")
 
     def var_int(self) -> int:

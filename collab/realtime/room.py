@@ -59,8 +59,12 @@ logger = logging.getLogger(__name__)
 
 
 # Events per commit transaction, and the largest batch sent as separate messages.
-MAX_BATCH = 500
+MAX_BATCH = 1000
 MAX_SEPARATE_MESSAGES = 16
+# From this share of ``max_pending`` on, a writer's next update waits for the
+# committer (its socket is not read meanwhile, so TCP slows the client down)
+# instead of being refused; only a wait longer than ``overload_wait`` refuses.
+BACKPRESSURE_SHARE = 0.5
 
 
 class RoomClosedError(Exception):
@@ -79,6 +83,7 @@ class RoomConfig:
     snapshot_every: int = 500
     commit_window: float = 0.0
     max_pending: int = 10_000
+    overload_wait: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,7 @@ class Room:
         self._committer: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._progress = asyncio.Event()
         self._catch_up_lock = asyncio.Lock()
         self._sources: dict[str, str] = {}
         self._subscription = doc.observe(self._capture)
@@ -223,6 +229,7 @@ class Room:
             if message.subtype is SyncType.STEP1:
                 await self._answer_step1(peer, message.payload)
             elif peer.can_write:
+                await self._wait_for_committer()
                 self._accept_update(peer, message.payload)
             # A viewer's updates are dropped: never applied, stored or relayed.
         elif isinstance(message, AwarenessMessage):
@@ -242,6 +249,23 @@ class Room:
         except UpdateRejectedError:
             raise ProtocolError("state vector rejected") from None
         peer.send(sync_message(SyncType.STEP2, diff))
+
+    async def _wait_for_committer(self) -> None:
+        """Hold a writer while the committer is far behind (backpressure, not refusal).
+
+        Raises:
+            OverloadedError: still far behind after ``overload_wait`` (the database is stuck).
+            RoomClosedError: the room went away meanwhile.
+        """
+        high_water = self._config.max_pending * BACKPRESSURE_SHARE
+        try:
+            async with asyncio.timeout(self._config.overload_wait):
+                while len(self._pending) >= high_water and not self.closed:
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            raise OverloadedError("the committer is stuck") from None
+        self._require_open()
 
     def _accept_update(self, peer: Peer, update: bytes) -> None:
         check_update(update)
@@ -287,6 +311,14 @@ class Room:
             self._committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.doc_id}")
 
     async def _commit_loop(self) -> None:
+        """Commit what is pending, in groups that adapt to the load.
+
+        Nothing waits on a timer by default: an update arriving at an idle room
+        commits at once, and the updates that arrive while a commit is in flight
+        form the next group, so groups grow with the load on their own. A
+        non-zero ``commit_window`` adds a fixed wait before each group (fewer,
+        larger commits at the cost of that much latency).
+        """
         batch: list[_Pending] = []
         try:
             while self._pending and not self.closed:
@@ -310,12 +342,14 @@ class Room:
                         ],
                     )
                 EVENTS_APPENDED.inc(len(stored))
+                self._progress.set()
                 await self._after_commit(batch, stored)
         except Exception as exc:
             logger.warning("commit to %s failed: %s", self.doc_id, exc)
             self._fail_waiters(batch + self._pending, exc)
             self.poison("commit failed")
         finally:
+            self._progress.set()  # waiting writers re-check (and see a poisoned room)
             if not self._pending:
                 self._idle.set()
 
@@ -324,10 +358,13 @@ class Room:
             self.watermark.mark(event.seq)
             if pending.committed is not None and not pending.committed.done():
                 pending.committed.set_result(event.seq)
+        # Local peers first: the relay only queues, but its messages are not
+        # on the path of anyone connected here.
+        self._broadcast_committed(batch, stored)
+        for event in stored:
             await self._relay.publish(
                 UpdateCommitted(self._config.node_id, self.doc_id, event.seq, event.update)
             )
-        self._broadcast_committed(batch, stored)
         self._on_advanced(self.doc_id)
         if self.watermark.has_gap:
             # Another node committed in between; fetch its events now.
@@ -493,12 +530,14 @@ class Room:
         """Mark the room closed and close every peer, waiting until each close is sent."""
         self.closed = True
         self._idle.set()
+        self._progress.set()
         await asyncio.gather(*(peer.close(code, reason) for peer in list(self.peers.values())))
 
     def close_peers(self, code: int, reason: str) -> None:
         """Mark the room closed and close every peer with ``code``."""
         self.closed = True
         self._idle.set()
+        self._progress.set()
         for peer in list(self.peers.values()):
             peer.close_soon(code, reason)
 

@@ -7,6 +7,7 @@ names the variable, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import stat
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import uvloop
 
 from collab.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from collab.server import new_event_loop
 from tests.services import free_port
 from tests.support.nodes import node_environment, running_node
 
@@ -249,3 +252,34 @@ async def test_embedded_default_starts_from_a_dotenv(tmp_path: Path) -> None:
     secret_file = tmp_path / "data" / "jwt_secret"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert "COLLAB_JWT_SECRET is not set" in log
+
+
+def test_commit_window_and_event_loop_are_read() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.commit_window_ms, defaults.event_loop) == (0.0, "uvloop")
+    settings = Settings.from_env({"COLLAB_COMMIT_WINDOW_MS": "2.5", "COLLAB_EVENT_LOOP": "asyncio"})
+    assert (settings.commit_window_ms, settings.event_loop) == (2.5, "asyncio")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("COLLAB_COMMIT_WINDOW_MS", "-1"),
+        ("COLLAB_COMMIT_WINDOW_MS", "soon"),
+        ("COLLAB_EVENT_LOOP", "trio"),
+        ("COLLAB_EVENT_LOOP", "UVLOOP; rm -rf /"),
+    ],
+)
+def test_bad_commit_window_or_event_loop_is_refused(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_the_chosen_event_loop_is_used() -> None:
+    for name, kind in (("uvloop", uvloop.Loop), ("asyncio", asyncio.AbstractEventLoop)):
+        loop = new_event_loop(name)
+        try:
+            assert isinstance(loop, kind)
+            assert name == "uvloop" or not isinstance(loop, uvloop.Loop)
+        finally:
+            loop.close()

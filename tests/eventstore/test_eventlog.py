@@ -135,3 +135,49 @@ async def test_deleting_the_log_removes_events_and_snapshots(db: Database, log: 
 async def test_empty_log_head_is_genesis(log: EventLog) -> None:
     head = await log.head("d1")
     assert (head.seq, head.hash) == (0, GENESIS_HASH)
+
+
+async def test_appends_after_a_stale_remembered_head_stay_gap_free(db: Database) -> None:
+    # Two logs over one database stand for two nodes: each remembers the head
+    # it last wrote, and the other's appends make that memory stale.
+    async with db.transaction() as conn:
+        await create_log(conn, "d1")
+    first, second = EventLog(db), EventLog(db)
+    updates = typed("abcdef")
+    await first.append("d1", events(updates[:1]))
+    await second.append("d1", events(updates[1:2]))
+    await first.append("d1", events(updates[2:4]))  # first's head is stale here
+    await second.append("d1", events(updates[4:5]))  # and second's
+    await second.append("d1", events(updates[5:]))  # second's is current
+    stored = await first.read("d1")
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5, 6]
+    assert [e.update for e in stored] == updates
+    result = await verify_log(first, "d1")
+    assert result.ok, result.problems
+    assert (await first.head("d1")).hash == stored[-1].hash
+
+
+async def test_remembered_head_still_honours_expected_head(log: EventLog) -> None:
+    await log.append("d1", events(typed("a")))
+    with pytest.raises(SeqConflictError):
+        await log.append("d1", events(typed("b", client_id=8)), expected_head=0)
+    [stored] = await log.append("d1", events(typed("c", client_id=9)), expected_head=1)
+    assert stored.seq == 2
+
+
+async def test_append_inside_a_rolled_back_transaction_is_forgotten(
+    db: Database, log: EventLog
+) -> None:
+    await log.append("d1", events(typed("a")))
+
+    class AbortError(Exception):
+        pass
+
+    with pytest.raises(AbortError):
+        async with db.transaction() as conn:
+            await log.append("d1", events(typed("b", client_id=8)), conn=conn)
+            raise AbortError
+    [stored] = await log.append("d1", events(typed("c", client_id=9)))
+    assert stored.seq == 2
+    result = await verify_log(log, "d1")
+    assert result.ok, result.problems

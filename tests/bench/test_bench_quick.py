@@ -1,0 +1,73 @@
+"""`make bench-quick`: every benchmark scenario runs at smoke sizes and yields figures.
+
+Timings are never checked (the machine is shared): only that each scenario ran
+against each server, that the report has its tables and plots, and that the
+collab logs ended complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import BEGIN, END
+from tests.services import POSTGRES_URL, REDIS_URL, require
+from tests.support.nodes import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.node]
+SERVERS = ("stock", "collab SQLite", "collab Postgres")
+
+
+def test_make_bench_quick_is_the_suite_at_smoke_sizes() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "bench-quick", "DEV_STAMP=pyproject.toml"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "-m bench.suite --quick" in dry.stdout
+
+
+@pytest.mark.timeout(300)
+def test_bench_quick_runs_every_scenario(tmp_path: Path) -> None:
+    require(POSTGRES_URL, 5432, "database")
+    require(REDIS_URL, 6379, "redis")
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is needed for the stock client")
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nKept as it is.\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.suite", "--quick", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skipped:" not in done.stdout and "FAILED" not in done.stdout, done.stdout
+    report = out.read_text(encoding="utf-8")
+    assert report.startswith("# Benchmarks\n\nKept as it is.\n")
+    generated = report[report.index(BEGIN) : report.index(END)]
+    for server in SERVERS:
+        assert generated.count(f"| {server} |") >= 3  # two fan-outs and one trace
+    traces = [line for line in generated.splitlines() if " | 500 | " in line]
+    assert len(traces) == len(SERVERS)
+    for line in traces:
+        assert "| 5/5 | 0 |" in line, line  # every watcher has the text, none disconnected
+        assert line.startswith("| stock") or "| 500 | yes |" in line, line  # 500 events, the text
+    assert "| same node |" in generated and "| cross node |" in generated
+    assert "jobs, 2 workers" in generated
+    assert "Not run" not in generated
+    for plot in ("fanout_latency.png", "trace_progress.png"):
+        image = tmp_path / "benchmarks" / plot
+        assert image.read_bytes().startswith(b"\x89PNG")
