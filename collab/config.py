@@ -49,8 +49,10 @@ class Settings:
     snapshot_every: int = 500
     room_grace_seconds: float = 30.0
     max_connections_per_document: int = 200
-    updates_per_second: float = 200.0
-    update_burst: int = 400
+    max_connections_per_user_per_document: int = 20
+    max_queued_bytes_per_connection: int = 8 * 1024 * 1024
+    updates_per_second: float = 1000.0
+    update_burst: int = 2000
     commit_window_ms: float = 2.0
     auth_failures_per_minute: int = 10
     jobs: JobOptions = field(default_factory=JobOptions)
@@ -117,8 +119,32 @@ class Settings:
                 "COLLAB_UPDATES_PER_SECOND", defaults.updates_per_second, low=1.0
             ),
             update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
+            **_connection_limits(env, defaults),
             jobs=jobs,
         )
+
+
+def _connection_limits(env: _Env, defaults: Settings) -> dict[str, int]:
+    """Per-document and per-user connection caps, and the per-connection send queue."""
+    per_document = env.integer(
+        "COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", defaults.max_connections_per_document, low=1
+    )
+    per_user = env.integer(
+        "COLLAB_MAX_CONNECTIONS_PER_USER_PER_DOCUMENT",
+        min(defaults.max_connections_per_user_per_document, per_document),
+        low=1,
+        high=per_document,
+    )
+    queued = env.integer(
+        "COLLAB_MAX_QUEUED_BYTES_PER_CONNECTION",
+        defaults.max_queued_bytes_per_connection,
+        low=64 * 1024,
+    )
+    return {
+        "max_connections_per_document": per_document,
+        "max_connections_per_user_per_document": per_user,
+        "max_queued_bytes_per_connection": queued,
+    }
 
 
 class _Env:

@@ -3,7 +3,10 @@
 The stock y-websocket client cannot send headers, so the access token comes
 in the query string. The upgrade always completes and failures are reported
 with close codes (4401, 4404, …; see ``close_codes``): an HTTP error status would
-only make the client retry forever without saying why.
+only make the client retry forever without saying why. Final verdicts use
+44xx codes, after which the stock client stops; transient ones (load, a full
+document, a slow reader) use 1011-1013, after which it reconnects. A client
+over its message budget is slowed down, never closed.
 
 An access token is checked once, at connect. A connection whose token
 expires while open keeps working until it reconnects; revocation (removal or
@@ -24,7 +27,7 @@ from collab.keys import SETTINGS
 from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
 from collab.realtime.keys import ROOMS, USER_BUCKETS, WEBSOCKETS
-from collab.realtime.peer import Peer
+from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
 from collab.realtime.rooms import TooManyPeersError
@@ -68,14 +71,12 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
         return
     settings = request.app[SETTINGS]
     buckets = request.app[USER_BUCKETS]
-    peer = Peer(
-        ws,
-        user,
-        access.role,
+    limits = PeerLimits(
         rate=settings.updates_per_second,
         burst=settings.update_burst,
-        user_bucket=buckets.acquire(user.id),
+        max_queued_bytes=settings.max_queued_bytes_per_connection,
     )
+    peer = Peer(ws, user, access.role, limits, user_bucket=buckets.acquire(user.id))
     peer.start()
     try:
         await _join_and_pump(request, peer, doc_id, access.project_id)
@@ -88,8 +89,8 @@ async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_
     manager = request.app[ROOMS]
     try:
         room = await manager.join(doc_id, project_id, peer)
-    except TooManyPeersError:
-        await peer.close(close_codes.RATE_LIMITED, "too many connections to this document")
+    except TooManyPeersError as exc:
+        await peer.close(close_codes.TRY_AGAIN_LATER, str(exc))
         return
     except EventStoreError as exc:
         logger.warning("cannot open %s: %s", doc_id, exc)
@@ -127,8 +128,8 @@ async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[
     """Process one frame; return a close code and reason when the peer must go."""
     if len(data) > max_bytes:
         return close_codes.TOO_LARGE, f"message larger than {max_bytes} bytes"
-    if not peer.take():
-        return close_codes.RATE_LIMITED, "too many messages"
+    # Over budget: wait (not reading the socket meanwhile) instead of closing.
+    await peer.spend()
     try:
         await room.receive(peer, decode_message(data))
     except ProtocolError as exc:

@@ -73,5 +73,6 @@ def _room_manager(
         config,
         grace=settings.room_grace_seconds,
         max_peers=settings.max_connections_per_document,
+        max_peers_per_user=settings.max_connections_per_user_per_document,
         on_advanced=on_advanced,
     )

@@ -205,6 +205,11 @@ class Room:
 
     async def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         check_state_vector(state_vector)
+        if peer.awaiting_step2:
+            # The reply still queued, plus the updates broadcast after it, already
+            # bring this peer up to date: a repeated step 1 must not queue another
+            # copy of the whole document.
+            return
         # Answer only when everything in ``doc`` is committed, so a new peer
         # never sees an update before the log has it.
         while not self._idle.is_set():
@@ -214,7 +219,7 @@ class Room:
             diff = guarded(lambda: self.doc.get_update(state_vector))
         except UpdateRejectedError:
             raise ProtocolError("state vector rejected") from None
-        peer.send(sync_message(SyncType.STEP2, diff))
+        peer.send(sync_message(SyncType.STEP2, diff), step2=True)
 
     def _accept_update(self, peer: Peer, update: bytes) -> None:
         check_update(update)

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
+from auth.access import Role
+from collab.app import create_app
+from collab.config import Settings
 from collab.realtime.protocol import SyncType, awareness_message, sync_message, write_var_uint
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from tests.conftest import Client
 from tests.realtime.pyclient import PyClient, connect
-from tests.realtime.seed import Seeded, ws_path
+from tests.realtime.seed import Seeded, seed, ws_path
 
 # 18 bytes that cost yrs ~0.5 s of CPU and ~500 MB before failing.
 SLOW_UPDATE = bytes.fromhex("c7a1c7bea123bad982aa9d994297a04a1fe4")
@@ -86,18 +91,29 @@ async def test_oversized_message_is_4413(client: Client, seeded: Seeded) -> None
     assert (await EventLog(client.app[DATABASE]).head(seeded.doc_id)).seq == 1
 
 
-async def test_message_flood_is_rate_limited(client: Client, seeded: Seeded) -> None:
+async def test_message_flood_is_slowed_not_closed(
+    settings: Settings, aiohttp_client: AiohttpClient
+) -> None:
+    """Over its budget a sender waits (the server stops reading it); it is never closed."""
+    slow = dataclasses.replace(settings, updates_per_second=200.0, update_burst=100)
+    client = await aiohttp_client(create_app(slow))
+    seeded = await seed(client.app, {"owner": Role.OWNER, "editor": Role.EDITOR})
     async with (
         connect(client, ws_path(seeded, "owner"), client_id=1) as a,
         connect(client, ws_path(seeded, "editor"), client_id=2) as b,
         connect(client, ws_path(seeded, "editor"), client_id=3) as flood,
     ):
         query = write_var_uint(3)  # query awareness: cheap, but still a message
-        for _ in range(10_000):
-            if flood.ws.closed:
-                break
+        base = len(flood.received)
+        started = time.perf_counter()
+        for _ in range(300):
             await flood.ws.send_bytes(query)
-        assert await flood.wait_closed() == 4429
+        # Each query is answered, so the 300th answer marks the last one read.
+        await flood.wait_for(lambda: len(flood.received) >= base + 300, within=10)
+        elapsed = time.perf_counter() - started
+        assert not flood.ws.closed
+        # 100 at once, then 200 more at 200 a second (the user's bucket is twice that).
+        assert elapsed >= 0.8
         assert await echo_latency(a, b, "ok") < 0.3
 
 
@@ -128,22 +144,28 @@ async def test_huge_presence_state_is_dropped(client: Client, seeded: Seeded) ->
 
 
 async def test_one_user_cannot_multiply_its_rate_with_more_sockets(
-    client: Client, seeded: Seeded
+    settings: Settings, aiohttp_client: AiohttpClient
 ) -> None:
-    sockets = []
+    """Four sockets of one user together go at the user's rate, not four times one socket's."""
+    slow = dataclasses.replace(settings, updates_per_second=100.0, update_burst=50)
+    client = await aiohttp_client(create_app(slow))
+    seeded = await seed(client.app, {"editor": Role.EDITOR})
     async with contextlib.AsyncExitStack() as stack:
-        for i in range(4):
-            sockets.append(
-                await stack.enter_async_context(
-                    connect(client, ws_path(seeded, "editor"), client_id=100 + i)
-                )
+        sockets = [
+            await stack.enter_async_context(
+                connect(client, ws_path(seeded, "editor"), client_id=100 + i)
             )
+            for i in range(4)
+        ]
         query = write_var_uint(3)
-        # Each socket stays under its own burst (400); together they exceed the user's (800).
-        for _ in range(300):
+        bases = [len(sock.received) for sock in sockets]
+        started = time.perf_counter()
+        # 400 messages: alone, each socket would take 50 at once + 50 at 100/s = 0.5 s;
+        # the user's bucket (200/s, burst 100) makes it 100 at once + 300 at 200/s.
+        for _ in range(100):
             for sock in sockets:
-                if not sock.ws.closed:
-                    await sock.ws.send_bytes(query)
-        async with asyncio.timeout(5):
-            while 4429 not in [sock.ws.close_code for sock in sockets]:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+                await sock.ws.send_bytes(query)
+        for sock, base in zip(sockets, bases, strict=True):
+            await sock.wait_for(lambda s=sock, b=base: len(s.received) >= b + 100, within=10)
+        assert time.perf_counter() - started >= 1.3
+        assert not any(sock.ws.closed for sock in sockets)
