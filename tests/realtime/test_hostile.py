@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 
 import pytest
@@ -14,7 +15,16 @@ from pytest_aiohttp import AiohttpClient
 from auth.access import Role
 from collab.app import create_app
 from collab.config import Settings
-from collab.realtime.protocol import SyncType, awareness_message, sync_message, write_var_uint
+from collab.realtime.keys import ROOMS
+from collab.realtime.protocol import (
+    SyncMessage,
+    SyncType,
+    awareness_message,
+    decode_message,
+    sync_message,
+    write_var_string,
+    write_var_uint,
+)
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from tests.conftest import Client
@@ -169,3 +179,106 @@ async def test_one_user_cannot_multiply_its_rate_with_more_sockets(
             await sock.wait_for(lambda s=sock, b=base: len(s.received) >= b + 100, within=10)
         assert time.perf_counter() - started >= 1.3
         assert not any(sock.ws.closed for sock in sockets)
+
+
+def _deep_json(depth: int) -> str:
+    return '{"a":' + "[" * depth + "]" * depth + "}"
+
+
+def _update_with_json(text: str, client: int = 424242) -> bytes:
+    """A Yjs update inserting one ContentJSON item holding ``text`` into ``content``."""
+    return b"".join(
+        [
+            write_var_uint(1),  # one client
+            write_var_uint(1),  # one struct
+            write_var_uint(client),
+            write_var_uint(0),  # clock
+            bytes([2]),  # ContentJSON, no origins: the parent follows
+            write_var_uint(1),
+            write_var_string("content"),
+            write_var_uint(1),
+            write_var_string(text),
+            write_var_uint(0),  # empty delete set
+        ]
+    )
+
+
+def _awareness_with_state(text: str, client: int = 66) -> bytes:
+    payload = write_var_uint(1) + write_var_uint(client) + write_var_uint(1)
+    return awareness_message(payload + write_var_string(text))
+
+
+DEEP_FRAMES = {
+    "awareness 100,000 deep": _awareness_with_state(_deep_json(100_000)),
+    "awareness 65 deep": _awareness_with_state(_deep_json(64)),
+    "update JSON 100,000 deep": sync_message(
+        SyncType.UPDATE, _update_with_json(_deep_json(100_000))
+    ),
+    "update JSON 65 deep": sync_message(SyncType.UPDATE, _update_with_json(_deep_json(64))),
+}
+
+
+@pytest.mark.parametrize("name", list(DEEP_FRAMES))
+async def test_deeply_nested_json_is_malformed_without_a_traceback(
+    client: Client, seeded: Seeded, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = EventLog(client.app[DATABASE])
+    async with (
+        connect(client, ws_path(seeded, "owner"), client_id=1) as a,
+        connect(client, ws_path(seeded, "editor"), client_id=66) as attacker,
+    ):
+        for _ in range(3):
+            if not attacker.ws.closed:
+                await attacker.ws.send_bytes(DEEP_FRAMES[name])
+        assert await attacker.wait_closed() == 4400
+        a.text += "fine"
+        await a.wait_for(lambda: str(a.text) == "fine")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert (await log.head(seeded.doc_id)).seq <= 1
+
+
+async def test_shallow_json_in_awareness_is_accepted(client: Client, seeded: Seeded) -> None:
+    async with (
+        connect(client, ws_path(seeded, "owner"), client_id=1) as watcher,
+        connect(client, ws_path(seeded, "editor"), client_id=66) as sender,
+    ):
+        await sender.ws.send_bytes(_awareness_with_state(_deep_json(60)))
+        await watcher.wait_for(lambda: 66 in watcher.presence)
+        assert not sender.ws.closed
+
+
+async def test_repeated_step1_from_a_non_reader_is_answered_once(
+    client: Client, seeded: Seeded
+) -> None:
+    """300 step 1 frames from a socket that never reads queue one full reply, not 300."""
+    big = "x" * (2 * 1024 * 1024)
+    async with connect(client, ws_path(seeded, "owner"), client_id=1) as owner:
+        owner.text += big
+        await owner.wait_for(lambda: len(owner.received) > 0)
+        room = client.app[ROOMS].get(seeded.doc_id)
+        assert room is not None
+        await room.flush()
+        ws = await client.ws_connect(ws_path(seeded, "viewer"), max_msg_size=0)
+        try:
+            for _ in range(300):
+                await ws.send_bytes(sync_message(SyncType.STEP1, b"\x00"))
+            viewer_id = seeded.users["viewer"].id
+            async with asyncio.timeout(5):
+                while not (peers := [p for p in room.peers.values() if p.user.id == viewer_id]):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            peer = peers[0]
+            await asyncio.sleep(0.5)  # let every step 1 be read
+            assert peer.queued_bytes <= len(big) + 64 * 1024
+            step2s = 0
+            async with asyncio.timeout(10):
+                async for frame in ws:
+                    message = decode_message(frame.data)
+                    if isinstance(message, SyncMessage) and message.subtype is SyncType.STEP2:
+                        step2s += 1
+                    if not peer.awaiting_step2 and peer.queued_bytes == 0:
+                        break
+            assert step2s <= 3
+            # Coalesced, not cut off: the viewer is still connected.
+            assert not ws.closed and peer.id in room.peers
+        finally:
+            await ws.close()

@@ -155,3 +155,24 @@ def _commit_count() -> float:
             if sample.name.endswith("_count"):
                 return sample.value
     return 0.0
+
+
+async def test_send_queue_is_bounded_in_bytes(
+    settings: Settings, aiohttp_client: AiohttpClient
+) -> None:
+    """A few large messages to a stalled peer overflow its byte bound long before 4096 messages."""
+    small = dataclasses.replace(settings, max_queued_bytes_per_connection=256 * 1024)
+    client = await aiohttp_client(create_app(small))
+    seeded = await seed(client.app, {"owner": Role.OWNER, "viewer": Role.VIEWER})
+    async with (
+        connect(client, ws_path(seeded, "owner"), client_id=1) as writer,
+        connect(client, ws_path(seeded, "viewer"), client_id=2) as stalled,
+    ):
+        room = client.app[ROOMS].get(seeded.doc_id)
+        assert room is not None
+        peer = next(p for p in room.peers.values() if p.user.id == seeded.users["viewer"].id)
+        await peer.stop()  # the socket stops draining, as if the client stopped reading
+        for i in range(4):
+            writer.text += str(i) * 100_000
+        assert await stalled.wait_closed(within=5) == 1013
+        assert peer.queued_bytes == 0  # freed at once, not when the socket finally goes
