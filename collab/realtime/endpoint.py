@@ -31,6 +31,7 @@ from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
 from collab.realtime.rooms import TooManyPeersError
+from collab.realtime.write_guard import AccessRevokedError
 from eventstore import EventStoreError
 from eventstore.keys import DATABASE
 
@@ -139,6 +140,8 @@ async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[
         return close_codes.INTERNAL, "document reloading"
     except OverloadedError:
         return close_codes.TRY_AGAIN_LATER, "server busy, retry"
+    except AccessRevokedError:
+        return close_codes.FORBIDDEN, "access revoked"
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Peer:
         self.ws = ws
         self.user = user
         self.role = role
+        # When ``role`` was last read from the database (at connect, by now).
+        self.role_checked_at = time.monotonic()
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._user_bucket = user_bucket
         self._max_bytes = limits.max_queued_bytes

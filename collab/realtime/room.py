@@ -43,6 +43,7 @@ from collab.realtime.protocol import (
 from collab.realtime.relay import PresenceChanged, Relay, UpdateCommitted
 from collab.realtime.update_check import check_state_vector, check_update
 from collab.realtime.watermark import SeqWatermark
+from collab.realtime.write_guard import WriteGuard
 from eventstore.crdt import (
     EMPTY_UPDATE,
     UpdateRejectedError,
@@ -106,6 +107,7 @@ class Room:
         config: RoomConfig,
         on_poisoned: Callable[[Room], None] = lambda room: None,
         on_advanced: Callable[[str], None] = lambda doc_id: None,
+        write_guard: WriteGuard | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.project_id = project_id
@@ -120,6 +122,7 @@ class Room:
         self._log = log
         self._relay = relay
         self._config = config
+        self._write_guard = write_guard
         self._captured: list[bytes] = []
         self._pending: list[_Pending] = []
         self._committer: asyncio.Task[None] | None = None
@@ -139,6 +142,7 @@ class Room:
         config: RoomConfig,
         on_poisoned: Callable[[Room], None] = lambda room: None,
         on_advanced: Callable[[str], None] = lambda doc_id: None,
+        write_guard: WriteGuard | None = None,
     ) -> Room:
         """Build the room from the newest snapshot plus the events after it."""
         rebuilt = await rebuild(log, doc_id)
@@ -153,6 +157,7 @@ class Room:
             config=config,
             on_poisoned=on_poisoned,
             on_advanced=on_advanced,
+            write_guard=write_guard,
         )
 
     @property
@@ -190,18 +195,25 @@ class Room:
             ProtocolError: the message is malformed (close with 4400).
             RoomClosedError: the room went away meanwhile.
             OverloadedError: too much is waiting to be committed.
+            AccessRevokedError: the peer is no longer a member (close with 4403).
         """
         self._require_open()
         if isinstance(message, SyncMessage):
             if message.subtype is SyncType.STEP1:
                 await self._answer_step1(peer, message.payload)
-            elif peer.can_write:
+            elif await self._may_write(peer):
+                self._require_open()
                 self._accept_update(peer, message.payload)
             # A viewer's updates are dropped: never applied, stored or relayed.
         elif isinstance(message, AwarenessMessage):
             await self._accept_presence(peer, message.payload)
         elif isinstance(message, QueryAwarenessMessage):
             peer.send(awareness_message(encode_awareness(self.presence.current())))
+
+    async def _may_write(self, peer: Peer) -> bool:
+        if self._write_guard is not None and peer.can_write:
+            await self._write_guard.refresh(peer, self.project_id)
+        return peer.can_write
 
     async def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         check_state_vector(state_vector)

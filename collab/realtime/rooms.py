@@ -12,6 +12,7 @@ from collab.realtime import close_codes
 from collab.realtime.peer import Peer
 from collab.realtime.relay import Relay
 from collab.realtime.room import Room, RoomConfig
+from collab.realtime.write_guard import WriteGuard
 from eventstore.eventlog import EventLog
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class RoomManager:
         max_peers: int,
         max_peers_per_user: int | None = None,
         on_advanced: Callable[[str], None] = lambda doc_id: None,
+        write_guard: WriteGuard | None = None,
     ) -> None:
         self._log = log
         self._relay = relay
@@ -51,6 +53,7 @@ class RoomManager:
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._unloads: dict[str, asyncio.Task[None]] = {}
         self._on_advanced = on_advanced
+        self._write_guard = write_guard
 
     @property
     def relay(self) -> Relay:
@@ -127,6 +130,7 @@ class RoomManager:
             config=self._config,
             on_poisoned=self.forget,
             on_advanced=self._on_advanced,
+            write_guard=self._write_guard,
         )
         self._rooms[doc_id] = room
         ROOMS_LOADED.set(len(self._rooms))
