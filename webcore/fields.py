@@ -14,6 +14,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+# Unicode category Cc: C0 controls, DEL and C1 controls (regex class body).
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
 # The largest integer a JSON client (JavaScript) holds exactly, and far inside
 # both databases' 64-bit integers, so a bounded field can never overflow a query.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -56,6 +58,19 @@ class Text(fields.String):
         super().__init__(**kwargs)
         self.strip = strip
         self.allow_control = allow_control
+        # Tell OpenAPI clients (and fuzzers) exactly which strings pass.
+        self.metadata = {"pattern": self._pattern(), **self.metadata}
+
+    def _pattern(self) -> str:
+        allowed = r"[^\u0000]" if self.allow_control else f"[^{_CONTROL}]"
+        nonblank = self.strip and any(
+            isinstance(v, validate.Length) and (v.min or 0) > 0 for v in self.validators
+        )
+        if not nonblank:
+            return f"^{allowed}*$"
+        # Trimmed first, so a required value needs one character that is not a space.
+        solid = r"[^\s\u0000]" if self.allow_control else rf"[^\s{_CONTROL}]"
+        return f"^{allowed}*{solid}{allowed}*$"
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
@@ -76,6 +91,7 @@ class EmailAddress(Text):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", [validate.Length(max=EMAIL_MAX), validate.Email()])
         super().__init__(**kwargs)
+        self.metadata = {"format": "email", **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).lower()

@@ -16,7 +16,7 @@ from eventstore.eventlog import EventLog
 from eventstore.events import NewEvent
 from eventstore.keys import DATABASE
 from eventstore.replay import rebuild
-from webcore.errors import ValidationError
+from webcore.errors import ConflictError
 from webcore.fields import Text, bounded_integer
 from webcore.validation import body
 
@@ -100,4 +100,5 @@ async def fork(request: web.Request) -> web.Response:
 
 async def _require_known_seq(log: EventLog, doc_id: str, seq: int | None) -> None:
     if seq is not None and seq > (await log.head(doc_id)).seq:
-        raise ValidationError("seq is past the head", details={"seq": ["past the head"]})
+        # A well-formed seq the log has not reached: the state conflicts, not the input.
+        raise ConflictError("seq is past the head", details={"seq": ["past the head"]})
