@@ -148,3 +148,46 @@ async def test_a_reloading_document_1011_is_reconnected(client: Client, seeded: 
         assert status.last_close_code == close_codes.INTERNAL
         await yjs.insert("e", 0, "more ")
         await wait_logged(client, seeded, "more kept", within=10)
+
+
+@pytest.mark.parametrize(
+    ("who", "doc", "code"),
+    [
+        ("garbage-token", "seeded", close_codes.UNAUTHORIZED),
+        ("stranger", "seeded", close_codes.NOT_FOUND),
+        ("owner", "unknown-document", close_codes.NOT_FOUND),
+    ],
+)
+async def test_final_refusals_stop_the_stock_client(
+    client: Client, seeded: Seeded, who: str, doc: str, code: int
+) -> None:
+    token = seeded.tokens.get(who, who)
+    doc_id = seeded.doc_id if doc == "seeded" else doc
+    async with YjsClients() as yjs:
+        result = await yjs.connect("c", ws_base(client), doc_id, token, keep_trying=True, within=3)
+        assert not result.ok and result.close_code == code
+        status = await status_when(yjs, "c", lambda s: s.terminal_close_code is not None, 3)
+        assert status.terminal_close_code == code
+        await asyncio.sleep(1.0)  # longer than the stock client's first backoff
+        assert (await yjs.status("c")).attempts == 1
+
+
+async def test_full_document_gets_1013_and_the_stock_client_retries(
+    settings: Settings, aiohttp_client: AiohttpClient
+) -> None:
+    full = dataclasses.replace(
+        settings, max_connections_per_document=1, max_connections_per_user_per_document=1
+    )
+    client = await aiohttp_client(create_app(full))
+    seeded = await seed(client.app, {"owner": Role.OWNER, "editor": Role.EDITOR})
+    url, doc = ws_base(client), seeded.doc_id
+    async with YjsClients() as yjs:
+        assert (await yjs.connect("o", url, doc, seeded.tokens["owner"])).ok
+        late = asyncio.create_task(
+            yjs.connect("e", url, doc, seeded.tokens["editor"], keep_trying=True, within=20)
+        )
+        status = await status_when(yjs, "e", lambda s: s.attempts >= 2, within=15)
+        assert status.last_close_code == close_codes.TRY_AGAIN_LATER
+        assert status.terminal_close_code is None
+        await yjs.close("o")
+        assert (await late).ok
