@@ -52,8 +52,10 @@ class Settings:
     room_grace_seconds: float = 30.0
     trash_days: float = 30.0
     max_connections_per_document: int = 200
-    updates_per_second: float = 200.0
-    update_burst: int = 400
+    max_connections_per_user_per_document: int = 20
+    max_queued_bytes_per_connection: int = 8 * 1024 * 1024
+    updates_per_second: float = 1000.0
+    update_burst: int = 2000
     commit_window_ms: float = 0.0
     event_loop: str = "uvloop"
     auth_failures_per_minute: int = 10
@@ -127,8 +129,32 @@ class Settings:
                 "COLLAB_COMMIT_WINDOW_MS", defaults.commit_window_ms, low=0.0
             ),
             event_loop=_event_loop(env.first("COLLAB_EVENT_LOOP") or defaults.event_loop),
+            **_connection_limits(env, defaults),
             jobs=jobs,
         )
+
+
+def _connection_limits(env: _Env, defaults: Settings) -> dict[str, int]:
+    """Per-document and per-user connection caps, and the per-connection send queue."""
+    per_document = env.integer(
+        "COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", defaults.max_connections_per_document, low=1
+    )
+    per_user = env.integer(
+        "COLLAB_MAX_CONNECTIONS_PER_USER_PER_DOCUMENT",
+        min(defaults.max_connections_per_user_per_document, per_document),
+        low=1,
+        high=per_document,
+    )
+    queued = env.integer(
+        "COLLAB_MAX_QUEUED_BYTES_PER_CONNECTION",
+        defaults.max_queued_bytes_per_connection,
+        low=64 * 1024,
+    )
+    return {
+        "max_connections_per_document": per_document,
+        "max_connections_per_user_per_document": per_user,
+        "max_queued_bytes_per_connection": queued,
+    }
 
 
 class _Env:

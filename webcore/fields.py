@@ -14,6 +14,34 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+# Unicode category Cc: C0 controls, DEL and C1 controls (regex class body).
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+# The largest integer a JSON client (JavaScript) holds exactly, and far inside
+# both databases' 64-bit integers, so a bounded field can never overflow a query.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def bounded_integer(
+    *, minimum: int = 0, maximum: int = MAX_SAFE_INTEGER, **kwargs: Any
+) -> fields.Integer:
+    """An integer field with a validated range (422 outside it), documented in OpenAPI.
+
+    Args:
+        minimum: the smallest value accepted.
+        maximum: the largest value accepted; never above :data:`MAX_SAFE_INTEGER`.
+        **kwargs: passed to :class:`marshmallow.fields.Integer`.
+    """
+    return fields.Integer(
+        validate=validate.Range(min=minimum, max=min(maximum, MAX_SAFE_INTEGER)), **kwargs
+    )
+
+
+def parse_bounded_int(raw: str, default: int = 0) -> int:
+    """A non-negative integer from a header; ``default`` unless it is one in range."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_SAFE_INTEGER)):
+        return default
+    value = int(raw)
+    return value if value <= MAX_SAFE_INTEGER else default
 
 
 class Text(fields.String):
@@ -30,6 +58,19 @@ class Text(fields.String):
         super().__init__(**kwargs)
         self.strip = strip
         self.allow_control = allow_control
+        # Tell OpenAPI clients (and fuzzers) exactly which strings pass.
+        self.metadata = {"pattern": self._pattern(), **self.metadata}
+
+    def _pattern(self) -> str:
+        allowed = r"[^\u0000]" if self.allow_control else f"[^{_CONTROL}]"
+        nonblank = self.strip and any(
+            isinstance(v, validate.Length) and (v.min or 0) > 0 for v in self.validators
+        )
+        if not nonblank:
+            return f"^{allowed}*$"
+        # Trimmed first, so a required value needs one character that is not a space.
+        solid = r"[^\s\u0000]" if self.allow_control else rf"[^\s{_CONTROL}]"
+        return f"^{allowed}*{solid}{allowed}*$"
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
@@ -50,6 +91,7 @@ class EmailAddress(Text):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", [validate.Length(max=EMAIL_MAX), validate.Email()])
         super().__init__(**kwargs)
+        self.metadata = {"format": "email", **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).lower()

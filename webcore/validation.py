@@ -9,7 +9,6 @@ that is not JSON is 400, a body over the limit 413, invalid fields 422 with
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 import marshmallow
@@ -17,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from webcore.errors import BadRequestError, ValidationError
+from webcore.jsonlimits import JsonTooDeepError, loads
 
 JSON_BODY = web.RequestKey("webcore.json_body", dict)
 QUERY = web.RequestKey("webcore.query", dict)
@@ -47,13 +47,15 @@ async def read_json(request: web.Request) -> Any:
     """Parse the body as JSON.
 
     Raises:
-        BadRequestError: the body is empty or not JSON.
+        BadRequestError: the body is empty, not JSON, or nested too deeply.
     """
     raw = await request.read()
     if not raw:
         raise BadRequestError("the request body must be a JSON object")
     try:
-        return json.loads(raw)
+        return loads(raw)
+    except JsonTooDeepError as exc:
+        raise BadRequestError(str(exc)) from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequestError("the request body is not valid JSON") from None
 

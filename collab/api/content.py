@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 from pycrdt import Doc
 
 from auth.access import Role, require_request_document
@@ -21,6 +21,7 @@ from eventstore.crdt import encode_state, text_of
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from eventstore.replay import rebuild
+from webcore.fields import bounded_integer
 from webcore.validation import query
 
 routes = web.RouteTableDef()
@@ -29,8 +30,7 @@ routes = web.RouteTableDef()
 class AtQuerySchema(Schema):
     """Which version: right after event ``at`` (default: the head)."""
 
-    at = fields.Integer(
-        validate=validate.Range(min=0),
+    at = bounded_integer(
         metadata={"description": "Rebuild right after this event seq; omit for the head."},
     )
 

@@ -15,14 +15,14 @@ import json
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema
 
 from auth.access import Role, require_request_document
 from collab.realtime.keys import CHANGE_SIGNALS
 from eventstore.eventlog import EventLog
 from eventstore.events import StoredEvent
 from eventstore.keys import DATABASE
-from webcore.fields import iso_time
+from webcore.fields import bounded_integer, iso_time, parse_bounded_int
 from webcore.validation import query
 
 routes = web.RouteTableDef()
@@ -34,7 +34,7 @@ PAGE = 500
 class ChangesQuerySchema(Schema):
     """Where to start: the events after ``after``."""
 
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = bounded_integer(load_default=0)
 
 
 @routes.get("/api/documents/{doc_id}/changes")
@@ -86,7 +86,7 @@ async def close_feeds(app: web.Application) -> None:
 
 def _last_event_id(request: web.Request) -> int:
     raw = request.headers.get("Last-Event-ID", "")
-    return int(raw) if raw.isdigit() else 0
+    return parse_bounded_int(raw)
 
 
 def _message(event: StoredEvent) -> bytes:

@@ -14,7 +14,7 @@ from eventstore.blame import blame
 from eventstore.eventlog import EventLog
 from eventstore.events import EVENT_KINDS
 from eventstore.keys import DATABASE
-from webcore.fields import iso_time
+from webcore.fields import bounded_integer, iso_time
 from webcore.validation import query
 
 routes = web.RouteTableDef()
@@ -32,8 +32,8 @@ WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
 class HistoryQuerySchema(Schema):
     """Paging through the log, oldest first."""
 
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SEQ))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
+    after = bounded_integer(load_default=0)
+    limit = bounded_integer(load_default=100, minimum=1, maximum=MAX_LIMIT)
 
 
 class HistoryItemSchema(Schema):

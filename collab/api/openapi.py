@@ -1,9 +1,20 @@
-"""The OpenAPI 3 document and Swagger UI, built by aiohttp-apigami."""
+"""The OpenAPI 3 document and Swagger UI, built by aiohttp-apigami.
+
+Routes declare their own schemas and success responses. Once every route is
+registered, :func:`complete_spec` adds what is true of all of them, so the
+document says exactly what the server answers and accepts: the error
+statuses the middlewares can give any route (with the one error shape), that
+a declared JSON body is required (an empty body is a 400), and the
+``oneOf`` shapes of bodies whose fields are mutually exclusive.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp_apigami import setup_aiohttp_apispec
+from aiohttp_apigami.constants import SWAGGER_DICT
 
 from collab import __version__
 
@@ -36,3 +47,103 @@ def setup_openapi(app: web.Application) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    app.on_startup.append(_complete_on_startup)  # after apigami's own startup scan
+
+
+async def _complete_on_startup(app: web.Application) -> None:
+    complete_spec(app[SWAGGER_DICT])
+
+
+# Statuses any route can answer: malformed or missing body (400), no or bad
+# token (401), role too low (403), unknown or invisible resource (404), a
+# conflict with the current state (409), body over the limit (413), invalid
+# fields (422), rate limited (429), a dependency away (503).
+STANDARD_ERRORS: dict[int, str] = {
+    400: "The body is missing, not JSON, or nested too deeply.",
+    401: "No valid access token.",
+    403: "The caller's role does not allow this.",
+    404: "Not found, or not visible to the caller.",
+    409: "The request conflicts with the current state.",
+    413: "The body is larger than allowed.",
+    422: "Some fields are invalid; `details` names each one.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
+    503: "A dependency (database, Redis, job queue) is unavailable.",
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "example": "validation_failed"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
+
+# Bodies whose fields come in exclusive groups: (method, path) -> the
+# properties each alternative allows and requires. The server refuses a
+# mixture (422), so the document offers each shape on its own.
+ONE_OF_BODIES: dict[tuple[str, str], list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    ("post", "/api/jobs"): [
+        (("document_id", "stdin", "timeout_ms"), ("document_id",)),
+        (
+            ("project_id", "language", "source", "stdin", "timeout_ms"),
+            ("project_id", "language", "source"),
+        ),
+    ],
+}
+
+
+def complete_spec(spec: dict[str, Any]) -> None:
+    """Add the standard errors, required bodies and exclusive body shapes to ``spec``."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, item in spec.get("paths", {}).items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            add_error_responses(operation)
+            body = operation.get("requestBody")
+            if body is not None:
+                body["required"] = True
+                shapes = ONE_OF_BODIES.get((method, path))
+                if shapes is not None:
+                    _split_body(spec, body, shapes)
+
+
+def add_error_responses(operation: dict[str, Any]) -> None:
+    """Document every standard error status on one operation (keeping route-specific text)."""
+    responses = operation.setdefault("responses", {})
+    for status, description in STANDARD_ERRORS.items():
+        entry = responses.setdefault(str(status), responses.pop(status, None) or {})
+        entry.setdefault("description", description)
+        entry["content"] = {"application/json": {"schema": _ERROR_REF}}
+
+
+def _split_body(
+    spec: dict[str, Any],
+    body: dict[str, Any],
+    shapes: list[tuple[tuple[str, ...], tuple[str, ...]]],
+) -> None:
+    media = body["content"]["application/json"]
+    ref = media["schema"].get("$ref", "")
+    whole = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    properties = whole["properties"]
+    media["schema"] = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {name: properties[name] for name in allowed},
+                "required": list(required),
+                "additionalProperties": False,
+            }
+            for allowed, required in shapes
+        ]
+    }

@@ -17,7 +17,7 @@ from eventstore.eventlog import EventLog
 from eventstore.events import NewEvent
 from eventstore.keys import DATABASE
 from eventstore.replay import rebuild
-from webcore.fields import Text
+from webcore.fields import Text, bounded_integer
 from webcore.validation import body
 
 routes = web.RouteTableDef()
@@ -27,7 +27,7 @@ TAGS = ["history"]
 class RestoreSchema(Schema):
     """Which version to bring back."""
 
-    seq = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"example": 12})
+    seq = bounded_integer(required=True, strict=True)
     source = source_field()
 
 
@@ -41,7 +41,7 @@ class ForkSchema(Schema):
     """The new document's name and the version to start from (default: the head)."""
 
     name = Text(required=True, validate=validate.Length(1, NAME_MAX))
-    seq = fields.Integer(validate=validate.Range(min=0))
+    seq = bounded_integer(strict=True)
 
 
 @routes.post("/api/documents/{doc_id}/restore")

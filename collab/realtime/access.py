@@ -4,18 +4,31 @@ Routes that remove or demote a member, or delete documents, call
 :class:`AccessChanges` after their transaction commits. A removed member's
 connections close with 4403; a demoted one's become read-only at once (their
 updates are dropped from then on); connections to a deleted document close
-with 4404. Other nodes hear of it through the relay, and because the relay
-may lose messages, :meth:`AccessChanges.recheck_all` re-reads every open
-connection's role from the database after the relay reconnects.
+with 4404. Other nodes hear of it through the relay. Because the relay may
+lose messages, :meth:`AccessChanges.recheck_all` re-reads the roles of every
+open connection after the relay reconnects and, as a backstop, periodically
+(:meth:`AccessChanges.recheck_forever`). A re-check costs two queries per
+project with open documents on this node, however many connections there are.
 """
 
 from __future__ import annotations
 
-from auth.access import document_access, project_role
+import asyncio
+import logging
+import time
+from collections import defaultdict
+
+from auth.access import Role, project_role
 from collab.realtime import close_codes
 from collab.realtime.relay import AccessChanged, Relay
+from collab.realtime.room import Room
 from collab.realtime.rooms import RoomManager
 from eventstore import Connection
+
+logger = logging.getLogger(__name__)
+
+_MEMBERS = "SELECT user_id, role FROM project_members WHERE project_id = $1"
+_DOCUMENTS = "SELECT id FROM documents WHERE project_id = $1"
 
 
 class AccessChanges:
@@ -64,14 +77,38 @@ class AccessChanges:
                 peer.role = role
 
     async def recheck_all(self) -> None:
-        """Re-read the role of every open connection (after a relay outage)."""
+        """Re-read the role of every open connection, one project at a time."""
+        by_project: dict[str, list[Room]] = defaultdict(list)
         for room in self._rooms.rooms():
+            by_project[room.project_id].append(room)
+        for project_id, rooms in by_project.items():
+            await self._recheck_project(project_id, rooms)
+
+    async def _recheck_project(self, project_id: str, rooms: list[Room]) -> None:
+        members = await self._db.fetch(_MEMBERS, project_id)
+        roles = {row["user_id"]: Role.parse(row["role"]) for row in members}
+        existing = {row["id"] for row in await self._db.fetch(_DOCUMENTS, project_id)}
+        self.close_deleted([room.doc_id for room in rooms if room.doc_id not in existing])
+        now = time.monotonic()
+        for room in rooms:
+            if room.doc_id not in existing:
+                continue
             for peer in list(room.peers.values()):
-                access = await document_access(self._db, room.doc_id, peer.user.id)
-                if access is None:
+                role = roles.get(peer.user.id)
+                if role is None:
                     peer.close_soon(close_codes.FORBIDDEN, "access revoked")
                 else:
-                    peer.role = access.role
+                    peer.role = role
+                    peer.role_checked_at = now
+
+    async def recheck_forever(self, interval: float) -> None:
+        """Every ``interval`` seconds, :meth:`recheck_all` (whatever one round hits)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.recheck_all()
+            except Exception as exc:  # a database hiccup must not end the loop
+                logger.warning("periodic access re-check failed: %s", exc)
 
     def close_deleted(self, doc_ids: list[str]) -> None:
         """Close every connection to the given documents and drop their rooms."""

@@ -1,7 +1,15 @@
-"""Message budgets: token buckets per connection and per user."""
+"""Message budgets: token buckets per connection and per user.
+
+A sender over its budget is slowed down, not disconnected: the endpoint
+awaits :meth:`TokenBucket.spend` before reading the next frame, so while the
+bucket refills nothing more is read from that socket and TCP pushes back on
+the client. A stock client that bursts thousands of edits therefore syncs a
+little later instead of being closed and never reconnecting.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 
@@ -17,14 +25,33 @@ class TokenBucket:
         self._stamp = time.monotonic()
 
     def take(self) -> bool:
-        """Spend one token; False when none is left."""
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
+        """Spend one token; False (and nothing spent) when none is left."""
+        self._refill()
         if self._tokens < 1:
             return False
         self._tokens -= 1
         return True
+
+    def reserve(self) -> float:
+        """Spend one token now, possibly on credit; return the seconds until it is paid.
+
+        Going into debt (instead of polling until a token appears) keeps the
+        order of waiting senders fair when several share one bucket.
+        """
+        self._refill()
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+    async def spend(self) -> None:
+        """Spend one token, waiting as long as the budget requires."""
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
 
 
 class UserBuckets:

@@ -5,7 +5,10 @@ in the query string, or, in a browser, in the ``collab_session`` cookie
 (accepted only from an allowed ``Origin``, else close 4403). The upgrade
 always completes and failures are reported with close codes (4401, 4404,
 …; see ``close_codes``): an HTTP error status would only make the client
-retry forever without saying why.
+retry forever without saying why. Final verdicts use 44xx codes, after which
+the stock client stops; transient ones (load, a full document, a slow reader)
+use 1011-1013, after which it reconnects. A client over its message budget is
+slowed down, never closed.
 
 An access token is checked once, at connect. A connection whose token
 expires while open keeps working until it reconnects; revocation (removal or
@@ -27,10 +30,11 @@ from collab.keys import SETTINGS
 from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
 from collab.realtime.keys import ROOMS, USER_BUCKETS, WEBSOCKETS
-from collab.realtime.peer import Peer
+from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
 from collab.realtime.rooms import TooManyPeersError
+from collab.realtime.write_guard import AccessRevokedError
 from eventstore import EventStoreError
 from eventstore.events import is_valid_source
 from eventstore.keys import DATABASE
@@ -87,14 +91,12 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
         return
     settings = request.app[SETTINGS]
     buckets = request.app[USER_BUCKETS]
-    peer = Peer(
-        ws,
-        user,
-        access.role,
+    limits = PeerLimits(
         rate=settings.updates_per_second,
         burst=settings.update_burst,
-        user_bucket=buckets.acquire(user.id),
+        max_queued_bytes=settings.max_queued_bytes_per_connection,
     )
+    peer = Peer(ws, user, access.role, limits, user_bucket=buckets.acquire(user.id))
     peer.start()
     try:
         await _join_and_pump(request, peer, doc_id, access.project_id, source)
@@ -109,8 +111,8 @@ async def _join_and_pump(
     manager = request.app[ROOMS]
     try:
         room = await manager.join(doc_id, project_id, peer)
-    except TooManyPeersError:
-        await peer.close(close_codes.RATE_LIMITED, "too many connections to this document")
+    except TooManyPeersError as exc:
+        await peer.close(close_codes.TRY_AGAIN_LATER, str(exc))
         return
     except EventStoreError as exc:
         logger.warning("cannot open %s: %s", doc_id, exc)
@@ -160,8 +162,8 @@ async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[
     """Process one frame; return a close code and reason when the peer must go."""
     if len(data) > max_bytes:
         return close_codes.TOO_LARGE, f"message larger than {max_bytes} bytes"
-    if not peer.take():
-        return close_codes.RATE_LIMITED, "too many messages"
+    # Over budget: wait (not reading the socket meanwhile) instead of closing.
+    await peer.spend()
     try:
         await room.receive(peer, decode_message(data))
     except ProtocolError as exc:
@@ -171,6 +173,8 @@ async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[
         return close_codes.INTERNAL, "document reloading"
     except OverloadedError:
         return close_codes.TRY_AGAIN_LATER, "server busy, retry"
+    except AccessRevokedError:
+        return close_codes.FORBIDDEN, "access revoked"
     return None
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from auth.access import project_role
 from collab.config import Settings
 from collab.keys import READINESS_CHECKS, REDIS, SETTINGS
 from collab.realtime.access import AccessChanges
@@ -17,10 +18,13 @@ from collab.realtime.redis_relay import HEARTBEAT_SECONDS, RedisRelay
 from collab.realtime.relay import LocalRelay, Relay
 from collab.realtime.room import RoomConfig
 from collab.realtime.rooms import RoomManager
+from collab.realtime.write_guard import WriteGuard
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 
 HEAD_CHECK_SECONDS = 2.0
+# Open connections' roles are re-read this often even when the relay seems fine.
+ACCESS_RECHECK_SECONDS = 10.0
 # Three missed heartbeats: the node is taken for dead and its presence removed.
 NODE_SILENCE_SECONDS = 3 * HEARTBEAT_SECONDS
 
@@ -40,7 +44,9 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         else None
     )
     relay: Relay = redis_relay if redis_relay is not None else LocalRelay()
-    rooms = _room_manager(settings, log, relay, app[CHANGE_SIGNALS].notify)
+    db = app[DATABASE]
+    guard = WriteGuard(lambda project_id, user_id: project_role(db, project_id, user_id))
+    rooms = _room_manager(settings, log, relay, app[CHANGE_SIGNALS].notify, guard)
     access = AccessChanges(rooms, app[DATABASE], relay, settings.node_id)
     inbox = RelayInbox(rooms, log, access)
     app[ROOMS] = rooms
@@ -52,6 +58,7 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(
             asyncio.create_task(inbox.check_heads_forever(HEAD_CHECK_SECONDS, NODE_SILENCE_SECONDS))
         )
+        tasks.append(asyncio.create_task(access.recheck_forever(ACCESS_RECHECK_SECONDS)))
     yield
     for task in tasks:
         task.cancel()
@@ -60,7 +67,11 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _room_manager(
-    settings: Settings, log: EventLog, relay: Relay, on_advanced: Callable[[str], None]
+    settings: Settings,
+    log: EventLog,
+    relay: Relay,
+    on_advanced: Callable[[str], None],
+    write_guard: WriteGuard,
 ) -> RoomManager:
     config = RoomConfig(
         node_id=settings.node_id,
@@ -73,5 +84,7 @@ def _room_manager(
         config,
         grace=settings.room_grace_seconds,
         max_peers=settings.max_connections_per_document,
+        max_peers_per_user=settings.max_connections_per_user_per_document,
         on_advanced=on_advanced,
+        write_guard=write_guard,
     )

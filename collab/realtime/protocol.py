@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from webcore.jsonlimits import loads as loads_json
+
 MAX_VAR_UINT_BYTES = 8  # 56 bits: far beyond any legitimate length or clock
 
 
@@ -242,11 +244,20 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
     return entries
 
 
-def _parse_state(raw: str) -> dict[str, Any] | None:
+def parse_json(raw: str) -> Any:
+    """Parse JSON from a client, nested at most ``webcore.jsonlimits.MAX_JSON_DEPTH`` deep.
+
+    Raises:
+        ProtocolError: not JSON, or nested too deeply.
+    """
     try:
-        state = json.loads(raw)
-    except ValueError:
-        raise ProtocolError("awareness state is not JSON") from None
+        return loads_json(raw)
+    except ValueError as exc:
+        raise ProtocolError(f"malformed JSON: {exc}") from None
+
+
+def _parse_state(raw: str) -> dict[str, Any] | None:
+    state = parse_json(raw)
     if state is None or isinstance(state, dict):
         return state
     raise ProtocolError("awareness state must be an object or null")

@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 _OUTBOX_LIMIT = 10_000
 HEARTBEAT_SECONDS = 2.0
-_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+# Capped at one second, so a node is back on the relay (and re-checks access)
+# within about a second of Redis returning.
+_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0)
 
 
 class RedisRelay:

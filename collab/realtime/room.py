@@ -43,6 +43,7 @@ from collab.realtime.protocol import (
 from collab.realtime.relay import PresenceChanged, Relay, UpdateCommitted
 from collab.realtime.update_check import check_state_vector, check_update
 from collab.realtime.watermark import SeqWatermark
+from collab.realtime.write_guard import WriteGuard
 from eventstore.crdt import (
     EMPTY_UPDATE,
     UpdateRejectedError,
@@ -132,6 +133,7 @@ class Room:
         config: RoomConfig,
         on_poisoned: Callable[[Room], None] = lambda room: None,
         on_advanced: Callable[[str], None] = lambda doc_id: None,
+        write_guard: WriteGuard | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.project_id = project_id
@@ -146,6 +148,7 @@ class Room:
         self._log = log
         self._relay = relay
         self._config = config
+        self._write_guard = write_guard
         self._captured: list[bytes] = []
         self._pending: list[_Pending] = []
         self._committer: asyncio.Task[None] | None = None
@@ -167,6 +170,7 @@ class Room:
         config: RoomConfig,
         on_poisoned: Callable[[Room], None] = lambda room: None,
         on_advanced: Callable[[str], None] = lambda doc_id: None,
+        write_guard: WriteGuard | None = None,
     ) -> Room:
         """Build the room from the newest snapshot plus the events after it."""
         rebuilt = await rebuild(log, doc_id)
@@ -181,6 +185,7 @@ class Room:
             config=config,
             on_poisoned=on_poisoned,
             on_advanced=on_advanced,
+            write_guard=write_guard,
         )
 
     @property
@@ -223,12 +228,13 @@ class Room:
             ProtocolError: the message is malformed (close with 4400).
             RoomClosedError: the room went away meanwhile.
             OverloadedError: too much is waiting to be committed.
+            AccessRevokedError: the peer is no longer a member (close with 4403).
         """
         self._require_open()
         if isinstance(message, SyncMessage):
             if message.subtype is SyncType.STEP1:
                 await self._answer_step1(peer, message.payload)
-            elif peer.can_write:
+            elif await self._may_write(peer):
                 await self._wait_for_committer()
                 self._accept_update(peer, message.payload)
             # A viewer's updates are dropped: never applied, stored or relayed.
@@ -237,8 +243,18 @@ class Room:
         elif isinstance(message, QueryAwarenessMessage):
             peer.send(awareness_message(encode_awareness(self.presence.current())))
 
+    async def _may_write(self, peer: Peer) -> bool:
+        if self._write_guard is not None and peer.can_write:
+            await self._write_guard.refresh(peer, self.project_id)
+        return peer.can_write
+
     async def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         check_state_vector(state_vector)
+        if peer.awaiting_step2:
+            # The reply still queued, plus the updates broadcast after it, already
+            # bring this peer up to date: a repeated step 1 must not queue another
+            # copy of the whole document.
+            return
         # Answer only when everything in ``doc`` is committed, so a new peer
         # never sees an update before the log has it.
         while not self._idle.is_set():
@@ -248,7 +264,7 @@ class Room:
             diff = guarded(lambda: self.doc.get_update(state_vector))
         except UpdateRejectedError:
             raise ProtocolError("state vector rejected") from None
-        peer.send(sync_message(SyncType.STEP2, diff))
+        peer.send(sync_message(SyncType.STEP2, diff), step2=True)
 
     async def _wait_for_committer(self) -> None:
         """Hold a writer while the committer is far behind (backpressure, not refusal).

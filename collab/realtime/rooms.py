@@ -12,13 +12,14 @@ from collab.realtime import close_codes
 from collab.realtime.peer import Peer
 from collab.realtime.relay import Relay
 from collab.realtime.room import Room, RoomConfig
+from collab.realtime.write_guard import WriteGuard
 from eventstore.eventlog import EventLog
 
 logger = logging.getLogger(__name__)
 
 
 class TooManyPeersError(Exception):
-    """The document has as many connections as allowed."""
+    """The document, or this user on it, has as many connections as allowed."""
 
 
 class RoomManager:
@@ -37,18 +38,22 @@ class RoomManager:
         *,
         grace: float,
         max_peers: int,
+        max_peers_per_user: int | None = None,
         on_advanced: Callable[[str], None] = lambda doc_id: None,
+        write_guard: WriteGuard | None = None,
     ) -> None:
         self._log = log
         self._relay = relay
         self._config = config
         self._grace = grace
         self._max_peers = max_peers
+        self._max_peers_per_user = max_peers if max_peers_per_user is None else max_peers_per_user
         self._rooms: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Task[Room]] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._unloads: dict[str, asyncio.Task[None]] = {}
         self._on_advanced = on_advanced
+        self._write_guard = write_guard
 
     @property
     def relay(self) -> Relay:
@@ -66,13 +71,19 @@ class RoomManager:
     async def join(self, doc_id: str, project_id: str, peer: Peer) -> Room:
         """Add ``peer`` to the document's room, loading it if needed.
 
+        A user may hold fewer connections than the document allows, so no
+        single account can fill a document and lock the others out.
+
         Raises:
-            TooManyPeersError: the document is full.
+            TooManyPeersError: the document is full, or this user's share of it is.
             EventStoreError: the log could not be read.
         """
         room = await self._room(doc_id, project_id)
         if len(room.peers) >= self._max_peers:
-            raise TooManyPeersError(doc_id)
+            raise TooManyPeersError("too many connections to this document")
+        mine = sum(1 for other in room.peers.values() if other.user.id == peer.user.id)
+        if mine >= self._max_peers_per_user:
+            raise TooManyPeersError("too many connections of this user to this document")
         self._cancel_unload(doc_id)
         room.add(peer)
         return room
@@ -119,6 +130,7 @@ class RoomManager:
             config=self._config,
             on_poisoned=self.forget,
             on_advanced=self._on_advanced,
+            write_guard=self._write_guard,
         )
         self._rooms[doc_id] = room
         ROOMS_LOADED.set(len(self._rooms))

@@ -18,10 +18,9 @@ Format (Yjs ``writeStructs`` / ``readStructs`` and ``DeleteSet``)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
-from collab.realtime.protocol import ProtocolError, Reader
+from collab.realtime.protocol import ProtocolError, Reader, parse_json
 
 _BITS5 = 0x1F
 _BIT6 = 0x20
@@ -116,10 +115,7 @@ def _content_json(reader: Reader) -> int:
 
 
 def _json(text: str) -> None:
-    try:
-        json.loads(text)
-    except ValueError:
-        raise ProtocolError("embedded JSON is malformed") from None
+    parse_json(text)
 
 
 def _content_binary(reader: Reader) -> int:

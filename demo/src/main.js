@@ -23,7 +23,6 @@ const CLOSE_MESSAGES = {
   4403: 'you have no access to this document (not a member, or access revoked)',
   4404: 'this document does not exist or was deleted',
   4413: 'a change was too large for the server',
-  4429: 'too many changes too quickly; reconnect in a moment'
 }
 
 // --- signing in -------------------------------------------------------------

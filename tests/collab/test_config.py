@@ -96,6 +96,29 @@ def test_every_documented_variable_is_read() -> None:
     assert (settings.host, settings.port, settings.node_id) == ("0.0.0.0", 9000, "node-a")
 
 
+def test_connection_limits_default_and_from_the_environment() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.max_connections_per_document == 200
+    assert defaults.max_connections_per_user_per_document == 20
+    assert defaults.max_queued_bytes_per_connection == 8 * 1024 * 1024
+    assert (defaults.updates_per_second, defaults.update_burst) == (1000.0, 2000)
+    settings = Settings.from_env(
+        {
+            "COLLAB_MAX_CONNECTIONS_PER_DOCUMENT": "50",
+            "COLLAB_MAX_CONNECTIONS_PER_USER_PER_DOCUMENT": "5",
+            "COLLAB_MAX_QUEUED_BYTES_PER_CONNECTION": "1048576",
+        }
+    )
+    assert settings.max_connections_per_document == 50
+    assert settings.max_connections_per_user_per_document == 5
+    assert settings.max_queued_bytes_per_connection == 1024 * 1024
+
+
+def test_per_user_cap_defaults_below_a_small_document_cap() -> None:
+    settings = Settings.from_env({"COLLAB_MAX_CONNECTIONS_PER_DOCUMENT": "8"})
+    assert settings.max_connections_per_user_per_document == 8
+
+
 def test_unprefixed_urls_are_fallbacks() -> None:
     settings = Settings.from_env(
         {"DATABASE_URL": "postgres://u@db/collab", "REDIS_URL": "redis://cache:6379/0"}
@@ -149,6 +172,10 @@ def test_empty_values_mean_unset() -> None:
         ("COLLAB_ALLOWED_ORIGINS", "example.com"),
         ("COLLAB_ALLOWED_ORIGINS", "https://user@example.com"),
         ("COLLAB_ALLOWED_ORIGINS", "https://example.com:0"),
+        ("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", "0"),
+        ("COLLAB_MAX_CONNECTIONS_PER_USER_PER_DOCUMENT", "0"),
+        ("COLLAB_MAX_CONNECTIONS_PER_USER_PER_DOCUMENT", "201"),
+        ("COLLAB_MAX_QUEUED_BYTES_PER_CONNECTION", "1000"),
     ],
 )
 def test_malformed_values_name_the_variable(name: str, value: str) -> None:

@@ -399,6 +399,25 @@ const randomEdits = async (msg) => {
   return { ok: true, inserts: counts.insert, deletes: counts.delete, text: client.ytext.toString() }
 }
 
+/**
+ * Apply transactions back to back without yielding, one Yjs transaction each, as a paste
+ * or a replayed editing trace does: `txns` is `[[[pos, deleted, inserted], ...], ...]` in
+ * UTF-16 units, each patch deleting then inserting at `pos`.
+ */
+const editTxns = async (msg) => {
+  const client = getClient(msg.id)
+  if (!Array.isArray(msg.txns)) throw new CommandError('txns must be an array')
+  for (const txn of msg.txns) {
+    client.ydoc.transact(() => {
+      for (const [pos, deleted, inserted] of txn) {
+        if (deleted > 0) client.ytext.delete(pos, deleted)
+        if (inserted) client.ytext.insert(pos, inserted)
+      }
+    })
+  }
+  return { ok: true, length: client.ytext.length }
+}
+
 const status = async (msg) => ({ ok: true, ...getClient(msg.id).status() })
 
 const close = async (msg) => {
@@ -442,6 +461,7 @@ const COMMANDS = {
   encode_state: encodeState,
   apply_update: applyUpdate,
   random_edits: randomEdits,
+  edit_txns: editTxns,
   status,
   close,
   quit

@@ -103,7 +103,7 @@ async def test_connections_per_document_are_capped(
         connect(client, ws_path(seeded, "owner"), client_id=2),
         connect(client, ws_path(seeded, "owner"), client_id=3, sync=False) as third,
     ):
-        assert await third.wait_closed() == 4429
+        assert await third.wait_closed() == 1013
 
 
 async def test_client_that_stops_reading_is_disconnected(
@@ -122,8 +122,8 @@ async def test_client_that_stops_reading_is_disconnected(
         assert room is not None
         peer = next(p for p in room.peers.values() if p.user.id == seeded.users["viewer"].id)
         await peer.stop()  # the socket stops draining, as if the client stopped reading
-        # Presence updates are forwarded one message each: 3000 overflow its queue.
-        for clock in range(1, 3001):
+        # Presence updates are forwarded one message each: 5000 overflow its queue.
+        for clock in range(1, 5001):
             await writer.set_presence({"cursor": clock}, clock=clock)
         assert await stalled.wait_closed(within=5) == 1013
 
@@ -155,3 +155,24 @@ def _commit_count() -> float:
             if sample.name.endswith("_count"):
                 return sample.value
     return 0.0
+
+
+async def test_send_queue_is_bounded_in_bytes(
+    settings: Settings, aiohttp_client: AiohttpClient
+) -> None:
+    """A few large messages to a stalled peer overflow its byte bound long before 4096 messages."""
+    small = dataclasses.replace(settings, max_queued_bytes_per_connection=256 * 1024)
+    client = await aiohttp_client(create_app(small))
+    seeded = await seed(client.app, {"owner": Role.OWNER, "viewer": Role.VIEWER})
+    async with (
+        connect(client, ws_path(seeded, "owner"), client_id=1) as writer,
+        connect(client, ws_path(seeded, "viewer"), client_id=2) as stalled,
+    ):
+        room = client.app[ROOMS].get(seeded.doc_id)
+        assert room is not None
+        peer = next(p for p in room.peers.values() if p.user.id == seeded.users["viewer"].id)
+        await peer.stop()  # the socket stops draining, as if the client stopped reading
+        for i in range(4):
+            writer.text += str(i) * 100_000
+        assert await stalled.wait_closed(within=5) == 1013
+        assert peer.queued_bytes == 0  # freed at once, not when the socket finally goes

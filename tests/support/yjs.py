@@ -481,6 +481,18 @@ class YjsClients:
         )
         return EditBurst(int(reply["inserts"]), int(reply["deletes"]), str(reply["text"]))
 
+    async def edit_txns(
+        self, cid: str, txns: Sequence[Sequence[tuple[int, int, str]]], *, within: float = 60.0
+    ) -> int:
+        """Apply ``txns`` back to back, one transaction each (UTF-16 positions); returns the length.
+
+        Each patch ``(pos, deleted, inserted)`` deletes then inserts at ``pos``.
+        """
+        reply = await self.call(
+            "edit_txns", cid, txns=[list(map(list, t)) for t in txns], within=within
+        )
+        return int(reply["length"])
+
     async def status(self, cid: str) -> ClientStatus:
         """Connection state, attempt count and the last close code of a client."""
         reply = await self.call("status", cid)
