@@ -238,7 +238,10 @@ class Room:
         identity = Identity(peer.id, peer.user.id, peer.user.display_name)
         accepted = self.presence.accept(identity, decode_awareness(payload))
         if accepted:
-            await self._share_presence(accepted, exclude=peer)
+            # Echoed to the sender too: the stock client drops a link that has
+            # been silent for 30 s, and its own 15-second awareness renewal
+            # coming back is what keeps a lone client's link alive.
+            await self._share_presence(accepted, exclude=None)
 
     async def _share_presence(self, entries: list[AwarenessEntry], exclude: Peer | None) -> None:
         payload = encode_awareness(entries)
