@@ -4,7 +4,8 @@ Appends lock the document's head row (``SELECT … FOR UPDATE`` on Postgres;
 SQLite has one writer), so ``seq`` is gap-free and unique per document even
 when several nodes append at once, and each event's hash chains onto the one
 before it. Snapshots are an optimisation only: a document loads from its
-newest snapshot plus the events after it.
+newest snapshot plus the events after it; old snapshots are thinned out
+as new ones are saved (:mod:`eventstore.retention`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from eventstore.database import Connection, Database, Row
 from eventstore.errors import SeqConflictError, UnknownLogError
 from eventstore.events import NewEvent, StoredEvent, chain_hash
+from eventstore.retention import snapshots_to_drop
 
 _HEAD = "SELECT seq, hash FROM doc_heads WHERE doc_id = $1"
 # Heads of many documents in one query: a fixed list of parameters, padded
@@ -43,6 +45,9 @@ _SAVE_SNAPSHOT = """
 INSERT INTO doc_snapshots (doc_id, seq, state, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (doc_id, seq) DO NOTHING"""
 _LIST_SNAPSHOTS = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
+_SNAPSHOT_SEQS = "SELECT seq FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
+_SNAPSHOT_AT = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 AND seq = $2"
+_DROP_SNAPSHOT = "DELETE FROM doc_snapshots WHERE doc_id = $1 AND seq = $2"
 _NO_LIMIT = 2**62
 
 
@@ -200,13 +205,35 @@ class EventLog:
         return None if row is None else Snapshot(row["seq"], bytes(row["state"]))
 
     async def snapshots(self, doc_id: str) -> list[Snapshot]:
-        """Every snapshot of the document, oldest first."""
+        """Every snapshot of the document, oldest first (all states in memory at once)."""
         rows = await self._db.fetch(_LIST_SNAPSHOTS, doc_id)
         return [Snapshot(row["seq"], bytes(row["state"])) for row in rows]
 
+    async def snapshot_seqs(self, doc_id: str) -> list[int]:
+        """The seqs of the document's snapshots, oldest first (no states read)."""
+        return [row["seq"] for row in await self._db.fetch(_SNAPSHOT_SEQS, doc_id)]
+
+    async def snapshot_at(self, doc_id: str, seq: int) -> Snapshot | None:
+        """The snapshot taken right after ``seq``, if one is kept."""
+        row = await self._db.fetchrow(_SNAPSHOT_AT, doc_id, seq)
+        return None if row is None else Snapshot(row["seq"], bytes(row["state"]))
+
     async def save_snapshot(self, doc_id: str, seq: int, state: bytes) -> None:
-        """Keep ``state`` as the document right after ``seq`` (idempotent)."""
+        """Keep ``state`` as the document right after ``seq`` (idempotent).
+
+        Older snapshots are then thinned out (see :mod:`eventstore.retention`):
+        the newest few stay, older ones are kept ever more sparsely, so their
+        total size grows with the logarithm of the history, not with it.
+        """
         await self._db.execute(_SAVE_SNAPSHOT, doc_id, seq, state, time.time())
+        await self.prune_snapshots(doc_id)
+
+    async def prune_snapshots(self, doc_id: str) -> list[int]:
+        """Drop the snapshots the retention policy no longer keeps; return their seqs."""
+        drop = snapshots_to_drop(await self.snapshot_seqs(doc_id))
+        if drop:
+            await self._db.executemany(_DROP_SNAPSHOT, [(doc_id, seq) for seq in drop])
+        return drop
 
 
 def _chain(doc_id: str, head: Head, events: Sequence[NewEvent], now: float) -> list[StoredEvent]:
