@@ -10,6 +10,7 @@ as new ones are saved (:mod:`eventstore.retention`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -179,13 +180,33 @@ class EventLog:
         self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 2000
     ) -> AsyncIterator[StoredEvent]:
         """Like :meth:`read`, in pages, for logs too long to hold at once."""
-        while True:
-            batch = await self.read(doc_id, after=after, through=through, limit=page)
+        async for batch in self.pages(doc_id, after=after, through=through, page=page):
             for event in batch:
                 yield event
-            if len(batch) < page:
-                return
-            after = batch[-1].seq
+
+    async def pages(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 2000
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """Events with ``after < seq <= through`` in pages of ``page``, oldest first.
+
+        The next page is read while the caller works on the current one.
+        """
+        upcoming = asyncio.ensure_future(
+            self.read(doc_id, after=after, through=through, limit=page)
+        )
+        try:
+            while True:
+                batch = await upcoming
+                if len(batch) == page:
+                    upcoming = asyncio.ensure_future(
+                        self.read(doc_id, after=batch[-1].seq, through=through, limit=page)
+                    )
+                if batch:
+                    yield batch
+                if len(batch) < page:
+                    return
+        finally:
+            upcoming.cancel()
 
     async def event(self, doc_id: str, seq: int) -> StoredEvent | None:
         """One event, if it exists."""

@@ -56,7 +56,8 @@ async def _verify(log: EventLog, doc_id: str) -> int:
 
 
 def _progress_bar(seq: int, total: int) -> None:
-    if total < _PROGRESS_FROM or (seq % 1000 and seq != total):
+    # Called after each batch of events (about a hundred), so it draws on every call.
+    if total < _PROGRESS_FROM:
         return
     done = int(40 * seq / total)
     sys.stderr.write(f"\rreplaying [{'#' * done}{'.' * (40 - done)}] {seq}/{total}")
