@@ -155,12 +155,14 @@ async def measure(target: Target, count: int, storm_size: int) -> None:
 async def collab_target(count: int) -> AsyncIterator[Target]:
     """A collab node on a fresh Postgres schema with enough documents."""
     async with postgres_database() as url:
-        docs = []
+        docs: list[tuple[str, Sequence[str]]] = []
         async with open_database(url) as db:
             await apply_migrations(db)
             signer = TokenSigner(TEST_SECRET, access_ttl=3600, refresh_ttl=3600)
             # One user per client: per-user rate limits are then those of a real crowd.
-            roles = {f"user{i}": Role.EDITOR for i in range(CLIENTS_PER_DOCUMENT + 1)}
+            roles: dict[str, Role | None] = {
+                f"user{i}": Role.EDITOR for i in range(CLIENTS_PER_DOCUMENT + 1)
+            }
             for _ in range(math.ceil(count / CLIENTS_PER_DOCUMENT)):
                 seeded = await seed_database(db, signer, roles)
                 docs.append((seeded.doc_id, list(seeded.tokens.values())))
