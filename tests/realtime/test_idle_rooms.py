@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from collab.realtime import inbox as inbox_module
 from collab.realtime.access import AccessChanges
-from collab.realtime.inbox import RelayInbox
-from collab.realtime.relay import LocalRelay
+from collab.realtime.inbox import FULL_SWEEP_ROUNDS, RelayInbox
+from collab.realtime.relay import LocalRelay, UpdateCommitted
 from collab.realtime.room import Room, RoomConfig
 from collab.realtime.rooms import RoomManager
 from eventstore.crdt import encode_state, new_doc, replace_text, text_of
@@ -135,20 +136,47 @@ async def test_head_check_catches_up_only_rooms_behind(db: Database) -> None:
     assert counting.queries == 1  # one head batch (the room reads its events itself)
 
 
-async def test_periodic_check_stays_batched(db: Database) -> None:
+async def _run_checks(inbox: RelayInbox, counting: CountingDatabase, queries: int) -> None:
+    task = asyncio.create_task(inbox.check_heads_forever(0.01, node_silence=60))
+    try:
+        async with asyncio.timeout(10):
+            await counting.reached(queries)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_idle_rooms_are_checked_only_by_the_full_sweep(db: Database) -> None:
     doc_ids = await _create_logs(db, 50)
     manager, inbox, counting = _node(db)
     async with _open_rooms(manager, doc_ids):
-        task = asyncio.create_task(inbox.check_heads_forever(0.05, node_silence=60))
-        try:
-            async with asyncio.timeout(10):
-                await counting.reached(5)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    # Five rounds of fifty rooms: five queries, not two hundred and fifty.
-    assert counting.queries <= 6
+        started = asyncio.get_running_loop().time()
+        await _run_checks(inbox, counting, 3)
+        elapsed = asyncio.get_running_loop().time() - started
+    # Three full sweeps of fifty rooms: three queries, not one per room and round.
+    assert counting.queries == 3
+    assert elapsed >= 3 * FULL_SWEEP_ROUNDS * 0.01
+
+
+async def test_rooms_that_heard_from_the_relay_are_checked_every_round(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox_module, "FULL_SWEEP_ROUNDS", 10_000)
+    doc_ids = await _create_logs(db, 3)
+    manager, inbox, counting = _node(db)
+    log = EventLog(db)
+    async with _open_rooms(manager, doc_ids) as rooms:
+        # Another node commits twice to the second document; only the first is announced.
+        first = await log.append(doc_ids[1], [NewEvent("update", _typing_update("a"), "u", "b")])
+        await inbox.deliver(UpdateCommitted("b", doc_ids[1], 1, first[0].update))
+        assert rooms[1].seq == 1
+        await log.append(doc_ids[1], [NewEvent("update", _typing_update("bc"), "u", "b")])
+        await _run_checks(inbox, counting, 2)
+        async with asyncio.timeout(5):
+            while rooms[1].seq < 2:
+                await _run_checks(inbox, counting, counting.queries + 1)
+        assert [room.seq for room in rooms] == [0, 2, 0]
 
 
 async def test_head_check_ignores_documents_without_log(db: Database) -> None:
