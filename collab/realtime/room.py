@@ -175,9 +175,9 @@ class Room:
         self._require_open()
         self.peers[peer.id] = peer
         peer.send(sync_message(SyncType.STEP1, self.doc.get_state()))
-        present = self.presence.current()
-        if present:
-            peer.send(awareness_message(encode_awareness(present)))
+        present = self.presence.current_message()
+        if present is not None:
+            peer.send(present)
 
     async def remove(self, peer: Peer) -> None:
         """Forget a peer and tell everyone its cursors are gone."""

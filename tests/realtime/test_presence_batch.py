@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from collab.realtime.presence import PresenceBatcher
-from collab.realtime.protocol import AwarenessEntry
+from collab.realtime.presence import Identity, Presence, PresenceBatcher
+from collab.realtime.protocol import (
+    AwarenessEntry,
+    AwarenessMessage,
+    decode_awareness,
+    decode_message,
+)
 
 
 async def test_entries_of_one_turn_are_one_batch() -> None:
@@ -31,3 +36,21 @@ async def test_flush_sends_at_once_and_nothing_twice() -> None:
     batcher.add([])
     await asyncio.sleep(0)
     assert sent == [[AwarenessEntry(7, 1, {})]]
+
+
+def test_current_message_is_cached_until_presence_changes() -> None:
+    presence = Presence()
+    assert presence.current_message() is None
+    identity = Identity("peer-1", "user-1", "Ann")
+    presence.accept(identity, [AwarenessEntry(1, 1, {"cursor": 1})])
+    first = presence.current_message()
+    assert first is not None and presence.current_message() is first
+    presence.accept(identity, [AwarenessEntry(1, 2, {"cursor": 2})])
+    second = presence.current_message()
+    assert second is not None and second != first
+    message = decode_message(second)
+    assert isinstance(message, AwarenessMessage)
+    state = decode_awareness(message.payload)[0].state
+    assert state is not None and state["cursor"] == 2
+    presence.remove_owner("peer-1")
+    assert presence.current_message() is None
