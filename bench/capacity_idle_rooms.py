@@ -28,7 +28,13 @@ import uuid
 import aiohttp
 
 from bench.capacity_connections import cpu_seconds
-from bench.common import collab_nodes, postgres_database, require_redis, seed_document
+from bench.common import (
+    collab_nodes,
+    fetch_metrics,
+    postgres_database,
+    require_redis,
+    seed_document,
+)
 from eventstore import open_database
 from eventstore.logs import create_log
 from tests.services import REDIS_URL
@@ -57,6 +63,13 @@ async def add_documents(url: str, project_id: str, count: int) -> list[str]:
     return doc_ids
 
 
+async def rooms_loaded(http: aiohttp.ClientSession, base_url: str, rooms: int) -> None:
+    """Wait until the node holds every room (a connection returns before its room loads)."""
+    async with asyncio.timeout(600):
+        while (await fetch_metrics(http, base_url)).get("collab_rooms_loaded", 0) < rooms:  # noqa: ASYNC110 - polling another process
+            await asyncio.sleep(1)
+
+
 async def statements(url: str) -> int:
     """Scans and writes counted so far against this schema's tables."""
     async with open_database(url) as db:
@@ -82,6 +95,7 @@ async def main(rooms: int, seconds: float) -> None:
                 sockets += await asyncio.gather(
                     *(http.ws_connect(f"{node.ws_url}/{d}?token={token}") for d in chunk)
                 )
+            await rooms_loaded(http, node.url, rooms)
             await asyncio.sleep(_SETTLE_SECONDS)
             pid = node.process.pid
             cpu, queries, started = cpu_seconds(pid), await statements(url), time.perf_counter()
