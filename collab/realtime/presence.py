@@ -9,9 +9,7 @@ token. Presence is relayed but never stored.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,38 +124,6 @@ class Presence:
             self._states.pop(entry.client_id, None)
         else:
             self._states[entry.client_id] = entry
-
-
-class PresenceBatcher:
-    """Coalesces a room's outgoing awareness entries into one message per loop turn.
-
-    Every accepted awareness update goes to every peer of the room, so when
-    many clients join or leave at once (a reconnect storm) the sends grow
-    with the square of the room's size. Entries accepted during the same turn
-    of the event loop are sent together, the newest entry per client id, as
-    one message: no added delay, far fewer sends when it matters.
-    """
-
-    def __init__(self, send: Callable[[list[AwarenessEntry]], None]) -> None:
-        self._send = send
-        self._pending: dict[int, AwarenessEntry] = {}
-        self._scheduled: asyncio.Handle | None = None
-
-    def add(self, entries: list[AwarenessEntry]) -> None:
-        """Queue ``entries`` for the message sent at the end of this loop turn."""
-        for entry in entries:
-            self._pending[entry.client_id] = entry
-        if self._scheduled is None and self._pending:
-            self._scheduled = asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Send what is queued now."""
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-            self._scheduled = None
-        entries, self._pending = list(self._pending.values()), {}
-        if entries:
-            self._send(entries)
 
 
 def _stamped(entry: AwarenessEntry, identity: Identity) -> AwarenessEntry | None:

@@ -26,7 +26,7 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 from collab.metrics import COMMIT_SECONDS, EVENTS_APPENDED
 from collab.realtime import close_codes
 from collab.realtime.peer import Peer
-from collab.realtime.presence import REMOTE_PREFIX, Identity, Presence, PresenceBatcher
+from collab.realtime.presence import REMOTE_PREFIX, Identity, Presence
 from collab.realtime.protocol import (
     AwarenessEntry,
     AwarenessMessage,
@@ -61,10 +61,6 @@ logger = logging.getLogger(__name__)
 # Events per commit transaction, and the largest batch sent as separate messages.
 MAX_BATCH = 500
 MAX_SEPARATE_MESSAGES = 16
-
-
-# Presence publications in flight (kept referenced until done).
-_publishing: set[asyncio.Task[None]] = set()
 
 
 class RoomClosedError(Exception):
@@ -117,7 +113,6 @@ class Room:
         self.watermark = SeqWatermark(seq)
         self.peers: dict[str, Peer] = {}
         self.presence = Presence()
-        self._presence_out = PresenceBatcher(self._send_presence)
         self.closed = False
         self._on_poisoned = on_poisoned
         self._on_advanced = on_advanced
@@ -249,22 +244,9 @@ class Room:
             await self._share_presence(accepted, exclude=None)
 
     async def _share_presence(self, entries: list[AwarenessEntry], exclude: Peer | None) -> None:
-        if exclude is None:
-            self._presence_out.add(entries)
-            return
         payload = encode_awareness(entries)
         self.broadcast(awareness_message(payload), exclude=exclude)
         await self._relay.publish(PresenceChanged(self._config.node_id, self.doc_id, payload))
-
-    def _send_presence(self, entries: list[AwarenessEntry]) -> None:
-        """Send a coalesced batch of presence to every peer and the other nodes."""
-        payload = encode_awareness(entries)
-        self.broadcast(awareness_message(payload))
-        task = asyncio.create_task(
-            self._relay.publish(PresenceChanged(self._config.node_id, self.doc_id, payload))
-        )
-        _publishing.add(task)
-        task.add_done_callback(_publishing.discard)
 
     def broadcast(self, message: bytes, *, exclude: Peer | None = None) -> None:
         """Queue ``message`` to every peer but ``exclude``."""
