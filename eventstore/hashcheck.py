@@ -15,34 +15,27 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-from eventstore.events import NewEvent, StoredEvent, chain_hash
+from eventstore.events import StoredEvent, verify_chain
 
-# A page travels to a worker as plain tuples (cheaper to pickle than dataclasses).
-PageRow = tuple[Any, ...]
 POOL_FROM_EVENTS = 50_000
 POOL_FROM_CORES = 4
 # Pages being hashed at once; bounds the memory held for the workers.
 MAX_PAGES_IN_FLIGHT = 4
 
 
-def page_rows(events: Sequence[StoredEvent]) -> list[PageRow]:
-    """The fields the hash covers, as tuples."""
-    return [
-        (e.doc_id, e.seq, e.kind, e.update, e.author_id, e.node_id, e.created_at, e.meta, e.hash)
-        for e in events
-    ]
+def broken_links(previous: bytes, events: Sequence[StoredEvent]) -> list[int]:
+    """The seqs whose stored hash does not follow from the stored hash before them.
 
-
-def broken_links(previous: bytes, rows: Sequence[PageRow]) -> list[int]:
-    """The seqs whose stored hash does not follow from the stored hash before them."""
+    Each link is checked by :func:`eventstore.events.verify_chain`, the one
+    definition of the hash, whatever fields it covers.
+    """
     broken = []
-    for doc_id, seq, kind, update, author, node, created_at, meta, stored in rows:
-        event = NewEvent(kind, update, author, node, meta)
-        if chain_hash(previous, doc_id, seq, event, created_at) != stored:
-            broken.append(seq)
-        previous = stored
+    for event in events:
+        if verify_chain(previous, [event]) is not None:
+            broken.append(event.seq)
+        previous = event.hash
     return broken
 
 
@@ -80,11 +73,11 @@ class ChainChecker:
     async def submit(self, previous: bytes, events: Sequence[StoredEvent]) -> None:
         """Check ``events`` (consecutive), the first chaining onto ``previous``."""
         if self._pool is None:
-            self._broken += broken_links(previous, page_rows(events))
+            self._broken += broken_links(previous, events)
             return
         loop = asyncio.get_running_loop()
-        rows = page_rows(events)
-        self._in_flight.append(loop.run_in_executor(self._pool, broken_links, previous, rows))
+        page = list(events)
+        self._in_flight.append(loop.run_in_executor(self._pool, broken_links, previous, page))
         if len(self._in_flight) > MAX_PAGES_IN_FLIGHT:
             self._broken += await self._in_flight.pop(0)
 

@@ -11,7 +11,7 @@ from eventstore import Database
 from eventstore.crdt import encode_state
 from eventstore.eventlog import EventLog, Snapshot
 from eventstore.events import NewEvent, StoredEvent
-from eventstore.hashcheck import broken_links, page_rows
+from eventstore.hashcheck import broken_links
 from eventstore.logs import GENESIS_HASH, create_log
 from eventstore.verify import PAGE_SIZE, verify_log
 
@@ -97,4 +97,3 @@ async def test_progress_reaches_the_head(db: Database) -> None:
 
 def test_broken_links_checks_each_link_on_its_own() -> None:
     assert broken_links(GENESIS_HASH, []) == []
-    assert page_rows([]) == []
