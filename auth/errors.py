@@ -6,6 +6,7 @@ Hierarchy::
     ├── UnauthorizedError             401 unauthorized (WWW-Authenticate: Bearer)
     ├── InvalidTokenError             401 invalid_token
     ├── InvalidCredentialsError       401 invalid_credentials
+    ├── OriginRefusedError            403 origin_refused (cookie from a foreign page)
     ├── EmailTakenError               409 email_taken
     └── RateLimitedError              429 rate_limited (Retry-After header)
 
@@ -58,6 +59,19 @@ class InvalidCredentialsError(AuthError):
 
     def __init__(self) -> None:
         super().__init__("the email or password is not correct")
+
+
+class OriginRefusedError(AuthError):
+    """A cookie-authenticated change came from a page whose origin is not allowed."""
+
+    status = 403
+    code = "origin_refused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a request authenticated by cookie must come from an allowed Origin"
+            " (or send an Authorization header instead)"
+        )
 
 
 class EmailTakenError(AuthError):

@@ -4,6 +4,13 @@ The middleware verifies the bearer token and loads the caller's account, so
 handlers read ``request[CURRENT_USER]`` and never parse headers. Loading the
 row on every request means a deleted account's tokens stop working at once.
 
+A browser may authenticate with the ``collab_session`` cookie instead of
+the header (see ``auth.cookies``). A cookie rides along with any request to
+our host, so a cookie-authenticated request that changes something (any
+method but GET, HEAD and OPTIONS) must come from an allowed ``Origin``
+(``webcore.origins``), or it is 403 ``origin_refused``: another site cannot
+act for the user.
+
 Public routes are named, not guessed: API handlers opt out with
 :func:`public`; the operational endpoints, the API docs, static assets and
 the WebSocket endpoint (which authenticates from ``?token=`` itself after the
@@ -17,11 +24,13 @@ from typing import TypeVar
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from auth.errors import InvalidTokenError, UnauthorizedError
+from auth.cookies import session_cookie
+from auth.errors import InvalidTokenError, OriginRefusedError, UnauthorizedError
 from auth.keys import CURRENT_USER, TOKEN_SIGNER
 from auth.models import User
 from auth.users import get_user
 from eventstore.keys import DATABASE
+from webcore.origins import ORIGIN_POLICY, SAFE_METHODS, OriginPolicy
 
 _PUBLIC_ATTR = "__auth_public__"
 # Route templates (``resource.canonical``) that need no token.
@@ -63,15 +72,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def authenticate(request: web.Request) -> User:
-    """The account named by the request's bearer token.
+    """The account named by the request's bearer token, or else its session cookie.
 
     Raises:
-        UnauthorizedError: no bearer token, or one that is invalid or expired,
-            or whose account no longer exists.
+        UnauthorizedError: no token, or one that is invalid or expired, or
+            whose account no longer exists.
+        OriginRefusedError: a cookie-authenticated unsafe request from a
+            foreign origin.
     """
     token = bearer_token(request)
     if token is None:
-        raise UnauthorizedError("a bearer access token is required")
+        token = session_cookie(request)
+        if token is None:
+            raise UnauthorizedError("a bearer access token or a session cookie is required")
+        if request.method not in SAFE_METHODS and not origin_allowed(request):
+            raise OriginRefusedError()
     try:
         claims = request.app[TOKEN_SIGNER].verify_access(token)
     except InvalidTokenError as exc:
@@ -80,6 +95,21 @@ async def authenticate(request: web.Request) -> User:
     if user is None:
         raise _rejected("the account no longer exists")
     return user
+
+
+async def user_of_token(request: web.Request, token: str) -> User | None:
+    """The live account of a valid access token, or None."""
+    try:
+        claims = request.app[TOKEN_SIGNER].verify_access(token)
+    except InvalidTokenError:
+        return None
+    return await get_user(request.app[DATABASE], claims.user_id)
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """Whether the request's ``Origin`` may act with the user's cookies."""
+    policy = request.app.get(ORIGIN_POLICY) or OriginPolicy()
+    return policy.allows(request)
 
 
 def bearer_token(request: web.Request) -> str | None:

@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 
-from auth.errors import InvalidCredentialsError, InvalidTokenError
+from auth.cookies import clear_session_cookies, refresh_cookie, set_session_cookies
+from auth.errors import InvalidCredentialsError, InvalidTokenError, OriginRefusedError
 from auth.keys import CURRENT_USER, RATE_LIMITER, TOKEN_SIGNER
-from auth.middleware import public
+from auth.middleware import origin_allowed, public
 from auth.models import User
 from auth.passwords import hash_password, needs_rehash, verify_dummy, verify_password
 from auth.schemas import (
@@ -25,7 +26,7 @@ from auth.schemas import (
 from auth.sessions import TokenPair, end_session, rotate_session, start_session
 from auth.users import create_user, get_credentials, get_user, set_password_hash
 from eventstore.keys import DATABASE
-from webcore.validation import body
+from webcore.validation import body, optional_body
 
 routes = web.RouteTableDef()
 _TAGS = ["auth"]
@@ -59,7 +60,7 @@ async def register(request: web.Request) -> web.Response:
         password_hash=password_hash,
     )
     pair = await start_session(request.app[DATABASE], request.app[TOKEN_SIGNER], user.id)
-    return web.json_response(_tokens_json(user, pair), status=201)
+    return _tokens_response(request, user, pair, status=201)
 
 
 @routes.post("/api/auth/login")
@@ -87,7 +88,7 @@ async def login(request: web.Request) -> web.Response:
     user = await _check_password(request, data["email"], data["password"])
     await limiter.release(*keys)  # only failures use up the budget
     pair = await start_session(request.app[DATABASE], request.app[TOKEN_SIGNER], user.id)
-    return web.json_response(_tokens_json(user, pair))
+    return _tokens_response(request, user, pair)
 
 
 @routes.post("/api/auth/refresh")
@@ -96,28 +97,35 @@ async def login(request: web.Request) -> web.Response:
     tags=_TAGS,
     summary="Exchange a refresh token for a new pair",
     description="Refresh tokens are single use. Presenting one that was already used"
-    " answers 401 `invalid_token` and revokes every token of its login session.",
+    " answers 401 `invalid_token` and revokes every token of its login session. A browser"
+    " sends no body: the `collab_refresh` cookie is used (from an allowed Origin only,"
+    " else 403 `origin_refused`), and both session cookies are renewed.",
     security=_NO_TOKEN,
-    responses={401: {"description": "`invalid_token`"}},
+    responses={
+        401: {"description": "`invalid_token`"},
+        403: {"description": "`origin_refused`"},
+    },
 )
-@request_schema(RefreshRequestSchema, required=True)
+@request_schema(RefreshRequestSchema)
+@optional_body
 @response_schema(AuthTokensSchema, 200, description="The account and the next token pair.")
 async def refresh(request: web.Request) -> web.Response:
-    """Rotate a refresh token."""
-    data = body(request)
+    """Rotate a refresh token (from the body, or else the refresh cookie)."""
+    token = _refresh_token(request)
     db = request.app[DATABASE]
-    pair = await rotate_session(db, request.app[TOKEN_SIGNER], data["refresh_token"])
+    pair = await rotate_session(db, request.app[TOKEN_SIGNER], token)
     user = await get_user(db, pair.user_id)
     if user is None:  # deleted between the two queries; its tokens went with it
         raise InvalidTokenError("the account no longer exists")
-    return web.json_response(_tokens_json(user, pair))
+    return _tokens_response(request, user, pair)
 
 
 @routes.post("/api/auth/logout")
 @docs(
     tags=_TAGS,
     summary="End a login session",
-    description="Revokes the refresh token and every token of its session. Access tokens"
+    description="Revokes the refresh token (from the body, or else the `collab_refresh`"
+    " cookie) and every token of its session, and clears the session cookies. Access tokens"
     " already issued stay valid until they expire (minutes).",
     responses={
         204: {"description": "Logged out."},
@@ -127,15 +135,16 @@ async def refresh(request: web.Request) -> web.Response:
         },
     },
 )
-@request_schema(LogoutRequestSchema, required=True)
+@request_schema(LogoutRequestSchema)
+@optional_body
 async def logout(request: web.Request) -> web.Response:
-    """Revoke the caller's refresh token family."""
-    data = body(request)
+    """Revoke the caller's refresh token family and clear the session cookies."""
+    token = _refresh_token(request)
     user = request[CURRENT_USER]
-    await end_session(
-        request.app[DATABASE], request.app[TOKEN_SIGNER], data["refresh_token"], user.id
-    )
-    return web.Response(status=204)
+    await end_session(request.app[DATABASE], request.app[TOKEN_SIGNER], token, user.id)
+    response = web.Response(status=204)
+    clear_session_cookies(response)
+    return response
 
 
 @routes.get("/api/auth/me")
@@ -158,6 +167,27 @@ async def _check_password(request: web.Request, email: str, password: str) -> Us
     raise InvalidCredentialsError()
 
 
+def _refresh_token(request: web.Request) -> str:
+    """The refresh token of the body, or else of the cookie (from an allowed origin)."""
+    token: str | None = body(request).get("refresh_token")
+    if token:
+        return token
+    token = refresh_cookie(request)
+    if token is None:
+        raise InvalidTokenError("send a refresh_token in the body or the collab_refresh cookie")
+    if not origin_allowed(request):
+        raise OriginRefusedError()
+    return token
+
+
+def _tokens_response(
+    request: web.Request, user: User, pair: TokenPair, status: int = 200
+) -> web.Response:
+    response = web.json_response(_tokens_json(user, pair), status=status)
+    set_session_cookies(request, response, pair, request.app[TOKEN_SIGNER].refresh_ttl)
+    return response
+
+
 def _tokens_json(user: User, pair: TokenPair) -> dict[str, Any]:
     return {
         "user": user_json(user),
@@ -165,6 +195,8 @@ def _tokens_json(user: User, pair: TokenPair) -> dict[str, Any]:
         "refresh_token": pair.refresh_token,
         "token_type": "bearer",
         "expires_in": pair.expires_in,
+        # The session also travels in HttpOnly cookies, which a page cannot see.
+        "session_cookie": True,
     }
 
 

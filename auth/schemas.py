@@ -55,23 +55,27 @@ class LoginRequestSchema(Schema):
     )
 
 
+_OPTIONAL_REFRESH = (
+    "The `refresh_token` of a token pair. Leave it out (or send no body at all) to use"
+    " the `collab_refresh` cookie set by register, login and refresh."
+)
+
+
 class RefreshRequestSchema(Schema):
-    """``POST /api/auth/refresh`` body."""
+    """``POST /api/auth/refresh`` body (optional when the refresh cookie is sent)."""
 
     refresh_token = Text(
-        required=True,
         validate=validate.Length(1, TOKEN_MAX),
-        metadata={"description": "The `refresh_token` of a token pair.", "example": _TOKEN_EXAMPLE},
+        metadata={"description": _OPTIONAL_REFRESH, "example": _TOKEN_EXAMPLE},
     )
 
 
 class LogoutRequestSchema(Schema):
-    """``POST /api/auth/logout`` body: the refresh token whose session ends."""
+    """``POST /api/auth/logout`` body: the refresh token whose session ends (or its cookie)."""
 
     refresh_token = Text(
-        required=True,
         validate=validate.Length(1, TOKEN_MAX),
-        metadata={"description": "The `refresh_token` of a token pair.", "example": _TOKEN_EXAMPLE},
+        metadata={"description": _OPTIONAL_REFRESH, "example": _TOKEN_EXAMPLE},
     )
 
 
@@ -95,6 +99,13 @@ class AuthTokensSchema(Schema):
     token_type = fields.String(metadata={"example": "bearer"})
     expires_in = fields.Integer(
         metadata={"description": "Seconds until the access token expires.", "example": 900}
+    )
+    session_cookie = fields.Boolean(
+        metadata={
+            "description": "True: the session is also set as HttpOnly cookies, so a browser's"
+            " WebSocket and event streams need no token in their URL.",
+            "example": True,
+        }
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -19,13 +21,33 @@ from auth.middleware import auth_middleware
 from auth.ratelimit import create_rate_limiter
 from auth.signing_key import load_signing_key
 from auth.tokens import TokenSigner
-from collab.api import content, documents, feed, history, members, ops, projects, versions
+from collab.api import (
+    activity,
+    changeset,
+    content,
+    documents,
+    events,
+    feed,
+    history,
+    invites,
+    members,
+    merge,
+    ops,
+    projects,
+    rollback,
+    trash,
+    versions,
+    writes,
+)
 from collab.api.demo import setup_demo
+from collab.api.examples import complete_openapi
 from collab.api.feed import close_feeds
+from collab.api.history_cache import HISTORY_CACHE, HistoryCache
 from collab.api.openapi import setup_openapi
 from collab.config import Settings
 from collab.forwarded import forwarded_middleware
 from collab.keys import READINESS_CHECKS, REDIS, SETTINGS
+from collab.live.lifecycle import close_live_streams, live_ctx, publish
 from collab.metrics import metrics_handler
 from collab.realtime.budgets import UserBuckets
 from collab.realtime.endpoint import close_websockets, ws_handler
@@ -35,8 +57,17 @@ from collab.realtime.signals import ChangeSignals
 from eventstore import apply_migrations, open_database
 from eventstore.keys import DATABASE
 from executor import routes as job_routes
+from executor.announce import JobAnnouncer
 from executor.context import jobs_ctx
+from executor.keys import JOB_ANNOUNCER, STREAMS_CLOSING
+from executor.routes import close_job_streams
 from webcore.middlewares import error_middleware, request_id_middleware
+from webcore.origins import (
+    ORIGIN_POLICY,
+    OriginPolicy,
+    add_cors_headers,
+    cors_preflight_middleware,
+)
 from webcore.validation import validation_middleware
 
 logger = logging.getLogger(__name__)
@@ -49,17 +80,21 @@ def create_app(settings: Settings) -> web.Application:
             request_id_middleware,
             error_middleware,
             forwarded_middleware,
+            cors_preflight_middleware,
             auth_middleware,
             validation_middleware,
         ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[ORIGIN_POLICY] = OriginPolicy(settings.allowed_origins)
+    app.on_response_prepare.append(add_cors_headers)
     app[WEBSOCKETS] = weakref.WeakSet()
     # A user's connections together may send twice what one connection may.
     app[USER_BUCKETS] = UserBuckets(2 * settings.updates_per_second, 2 * settings.update_burst)
     app[READINESS_CHECKS] = []
     app[CHANGE_SIGNALS] = ChangeSignals()
+    app[HISTORY_CACHE] = HistoryCache()
     app[TOKEN_SIGNER] = TokenSigner(
         load_signing_key(settings.jwt_secret, settings.data_dir),
         access_ttl=settings.access_token_ttl,
@@ -72,25 +107,40 @@ def create_app(settings: Settings) -> web.Application:
     if settings.redis_url:
         app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(rate_limiter_ctx)
+    app.cleanup_ctx.append(live_ctx)
     app.cleanup_ctx.append(jobs_ctx(settings, readiness_checks=READINESS_CHECKS))
     app.cleanup_ctx.append(rooms_ctx)
+    app.cleanup_ctx.append(trash.trash_purge_ctx)
     app.on_shutdown.append(close_websockets)
     app.on_shutdown.append(close_feeds)
+    app.on_shutdown.append(close_live_streams)
+    app[STREAMS_CLOSING] = asyncio.Event()
+    app[JOB_ANNOUNCER] = JobAnnouncer(functools.partial(publish, app))
+    app.on_shutdown.append(close_job_streams)
 
     app.add_routes(ops.routes)
     app.router.add_get("/metrics", metrics_handler)
     app.add_routes(auth_routes.routes)
     app.add_routes(projects.routes)
     app.add_routes(members.routes)
+    app.add_routes(invites.routes)
     app.add_routes(documents.routes)
     app.add_routes(content.routes)
     app.add_routes(history.routes)
     app.add_routes(versions.routes)
+    app.add_routes(activity.routes)
+    app.add_routes(changeset.routes)
+    app.add_routes(rollback.routes)
+    app.add_routes(writes.routes)
+    app.add_routes(merge.routes)
+    app.add_routes(trash.routes)
     app.add_routes(feed.routes)
+    app.add_routes(events.routes)
     app.add_routes(job_routes.routes)
     app.router.add_get("/ws/{doc_id}", ws_handler, name="websocket")
     setup_demo(app)
     setup_openapi(app)
+    app.on_startup.append(complete_openapi)  # after the document is generated
     return app
 
 

@@ -1,4 +1,4 @@
-"""The ``collab`` command: serve | worker | migrate | replay."""
+"""The ``collab`` command: serve | worker | migrate | replay | export | import."""
 
 from __future__ import annotations
 
@@ -17,23 +17,68 @@ logger = logging.getLogger("collab")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="collab", description="Real-time collaboration server.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run one server node")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--node-id")
-    sub.add_parser("worker", help="run one code-execution worker (needs Redis)")
-    sub.add_parser("migrate", help="apply schema migrations")
-    replay = sub.add_parser("replay", help="rebuild a document from its event log")
-    replay.add_argument("doc_id")
+    """The argument parser of every subcommand; every command and option has a description."""
+    parser = argparse.ArgumentParser(
+        prog="collab",
+        description="Real-time collaboration server. Settings come from COLLAB_* environment"
+        " variables (and ./.env); see docs/configuration.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run one server node", description="Run one node.")
+    serve.add_argument("--host", help="address to listen on (default: COLLAB_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: COLLAB_PORT or 8080)")
+    serve.add_argument(
+        "--node-id", help="this node's name in logs and the event log (default: COLLAB_NODE_ID)"
+    )
+    sub.add_parser(
+        "worker",
+        help="run one code-execution worker (needs Redis)",
+        description="Run jobs from the Redis queue (COLLAB_REDIS_URL).",
+    )
+    sub.add_parser(
+        "migrate",
+        help="apply schema migrations",
+        description="Create or update the schema of COLLAB_DATABASE_URL.",
+    )
+    replay = sub.add_parser(
+        "replay",
+        help="rebuild a document from its event log",
+        description="Rebuild a document from the event log of COLLAB_DATABASE_URL (read only).",
+    )
+    replay.add_argument("doc_id", help="the document's id")
     when = replay.add_mutually_exclusive_group()
-    when.add_argument("--at", type=int, metavar="SEQ")
-    when.add_argument("--until", metavar="ISO_TIME")
-    replay.add_argument("--verify", action="store_true")
-    replay.add_argument("--format", choices=("text", "json", "yjs"), default="text")
-    replay.add_argument("--out", metavar="FILE")
+    when.add_argument("--at", type=int, metavar="SEQ", help="stop after event number SEQ")
+    when.add_argument(
+        "--until", metavar="ISO_TIME", help="stop at this time, e.g. 2025-01-31T09:30:00Z"
+    )
+    replay.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every event and snapshot instead of printing the text",
+    )
+    replay.add_argument(
+        "--format",
+        choices=("text", "json", "yjs"),
+        default="text",
+        help="text (default), json with metadata, or the binary Yjs state",
+    )
+    replay.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    export = sub.add_parser(
+        "export",
+        help="write a document's whole log to a portable file",
+        description="Write every event of a document (with hashes and authors) to one file.",
+    )
+    export.add_argument("doc_id", help="the document's id")
+    export.add_argument("--out", metavar="FILE", required=True, help="the file to write")
+    imported = sub.add_parser(
+        "import",
+        help="create a document from an exported log",
+        description="Verify an exported log's hash chain and recreate it as a new document.",
+    )
+    imported.add_argument("file", help="a file written by `collab export`")
+    imported.add_argument(
+        "--project", metavar="PROJECT_ID", required=True, help="the project to create it in"
+    )
     return parser
 
 
@@ -87,7 +132,39 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from eventstore.replay_cli import run_replay
 
+    if not _has_log(settings, args.command):
+        return 2
     return run_replay(settings.database_url, args)
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from collab.transfer import run_export
+
+    if not _has_log(settings, args.command):
+        return 2
+    return run_export(settings.database_url, args)
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from collab.transfer import run_import
+
+    if not _has_log(settings, args.command):
+        return 2
+    return run_import(settings.database_url, args)
+
+
+def _has_log(settings: Settings, command: str) -> bool:
+    """Say why not in one line when the configured database holds no event log."""
+    from collab.logcheck import missing_log_reason
+
+    reason = asyncio.run(missing_log_reason(settings.database_url))
+    if reason is not None:
+        print(
+            f"collab {command}: {reason}; set COLLAB_DATABASE_URL to the server's database,"
+            " or create one with `collab migrate`",
+            file=sys.stderr,
+        )
+    return reason is None
 
 
 _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
@@ -95,4 +172,6 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "worker": _worker,
     "migrate": _migrate,
     "replay": _replay,
+    "export": _export,
+    "import": _import,
 }

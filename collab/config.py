@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from executor.options import JobOptions, OptionsError
 
@@ -37,6 +38,7 @@ class Settings:
     redis_url: str | None = None
     redis_prefix: str = "collab"
     trusted_proxies: tuple[Network, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     jwt_secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -48,6 +50,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     snapshot_every: int = 500
     room_grace_seconds: float = 30.0
+    trash_days: float = 30.0
     max_connections_per_document: int = 200
     updates_per_second: float = 200.0
     update_burst: int = 400
@@ -95,6 +98,7 @@ class Settings:
             redis_url=redis_url,
             redis_prefix=redis_prefix,
             trusted_proxies=parse_networks(env.first("COLLAB_TRUSTED_PROXIES")),
+            allowed_origins=parse_origins(env.first("COLLAB_ALLOWED_ORIGINS")),
             jwt_secret=jwt_secret,
             host=env.first("COLLAB_HOST") or defaults.host,
             port=env.integer("COLLAB_PORT", defaults.port, low=0, high=65535),
@@ -117,6 +121,7 @@ class Settings:
                 "COLLAB_UPDATES_PER_SECOND", defaults.updates_per_second, low=1.0
             ),
             update_burst=env.integer("COLLAB_UPDATE_BURST", defaults.update_burst, low=1),
+            trash_days=env.number("COLLAB_TRASH_DAYS", defaults.trash_days, low=0),
             jobs=jobs,
         )
 
@@ -206,3 +211,37 @@ def parse_networks(spec: str, variable: str = "COLLAB_TRUSTED_PROXIES") -> tuple
         except ValueError:
             raise ConfigError(f"{variable}: {entry!r} is not an IP address or network") from None
     return tuple(networks)
+
+
+def parse_origins(spec: str, variable: str = "COLLAB_ALLOWED_ORIGINS") -> tuple[str, ...]:
+    """Parse a comma-separated list of web origins (``https://app.example.com[:port]``).
+
+    Origins are compared as browsers send them: lower case, no path, no
+    trailing slash. A wildcard is refused: with cookies it would let any
+    site act for the user.
+
+    Raises:
+        ConfigError: an entry is not an http(s) origin.
+    """
+    origins = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        origin = entry.lower().rstrip("/")
+        try:
+            parts = urlsplit(origin)
+            valid = (
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and not parts.path
+                and not parts.query
+                and not parts.fragment
+                and parts.username is None
+                and (parts.port is None or parts.port > 0)
+            )
+        except ValueError:
+            valid = False
+        if not valid or "*" in origin:
+            raise ConfigError(
+                f"{variable}: {entry!r} is not an origin like https://app.example.com"
+            )
+        origins.append(origin)
+    return tuple(origins)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import signal
+import socket
 import sys
 
 from aiohttp import web
@@ -12,40 +16,102 @@ from collab.config import Settings
 from eventstore import EventStoreError
 
 logger = logging.getLogger("collab.server")
+_BACKLOG = 128
+
+
+class PortInUseError(Exception):
+    """Another process listens on the port."""
 
 
 def serve(settings: Settings) -> int:
     """Serve until a signal arrives.
 
-    On SIGTERM/SIGINT aiohttp stops accepting connections, runs the
-    ``on_shutdown`` hooks (WebSockets are closed with 1012), waits up to
+    The port is bound before anything else, so a busy port fails at once
+    with one line, and "serving on" is only logged once connections are
+    really accepted. On SIGTERM/SIGINT a shutdown line is printed, the node
+    stops accepting connections, runs the ``on_shutdown`` hooks (WebSockets
+    are closed with 1012, event streams end), waits up to
     ``shutdown_timeout`` for in-flight requests, then runs the cleanup
     contexts in reverse (rooms flush and snapshot before the database closes).
 
     Returns:
         The process exit code.
     """
-    logger.info(
-        "node %s serving on http://%s:%d (%s)",
-        settings.node_id,
-        settings.host,
-        settings.port,
-        "postgres" if settings.is_postgres else "sqlite",
-    )
     try:
-        web.run_app(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=settings.shutdown_timeout,
-            print=None,
-            access_log=None,
-            handle_signals=True,
+        sock = bind(settings.host, settings.port)
+    except PortInUseError:
+        print(
+            f"collab: port {settings.port} on {settings.host} is already in use; choose another"
+            f" with --port or COLLAB_PORT (e.g. collab serve --port {settings.port + 1})",
+            file=sys.stderr,
         )
-    except EventStoreError as exc:
-        print(f"collab: cannot start: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"collab: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
+    try:
+        return asyncio.run(_run(settings, sock))
+    except EventStoreError as exc:
+        print(f"collab: cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``.
+
+    Raises:
+        PortInUseError: the port is taken.
+        OSError: any other failure (unknown host, no permission).
+    """
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = info[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(str(exc)) from None
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def _run(settings: Settings, sock: socket.socket) -> int:
+    stop = asyncio.Event()
+    received: list[str] = []
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal, sig, stop, received)
+    runner = web.AppRunner(
+        create_app(settings),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        logger.info(
+            "node %s serving on http://%s:%d (%s)",
+            settings.node_id,
+            host,
+            port,
+            "postgres" if settings.is_postgres else "sqlite",
+        )
+        await stop.wait()
+        print(f"collab: {received[0]} received, shutting down", file=sys.stderr, flush=True)
+    finally:
+        await runner.cleanup()
+    logger.info("node %s stopped", settings.node_id)
     return 0
+
+
+def _on_signal(sig: signal.Signals, stop: asyncio.Event, received: list[str]) -> None:
+    received.append(sig.name)
+    stop.set()

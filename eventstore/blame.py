@@ -25,6 +25,7 @@ class Span:
     end: int
     seq: int
     author_id: str | None
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +90,20 @@ async def blame(log: EventLog, doc_id: str) -> Blame:
     text = doc.get(TEXT_NAME, type=Text)
     runs = _Runs()
     subscription = text.observe(runs.apply)
-    authors: dict[int, str | None] = {}
+    authors: dict[int, tuple[str | None, str | None]] = {}
     seq = 0
     async for event in log.iterate(doc_id):
         runs.seq = seq = event.seq
-        authors[seq] = event.author_id
+        authors[seq] = (event.author_id, event.source)
         apply_update(doc, event.update)
     text.unobserve(subscription)
     content = str(text)
     return Blame(seq, content, _spans(content, runs.runs, authors))
 
 
-def _spans(content: str, runs: list[list[int]], authors: dict[int, Any]) -> list[Span]:
+def _spans(
+    content: str, runs: list[list[int]], authors: dict[int, tuple[str | None, str | None]]
+) -> list[Span]:
     """Turn byte runs into UTF-16 spans, merging neighbours from the same event."""
     spans: list[Span] = []
     utf16 = 0
@@ -112,7 +115,9 @@ def _spans(content: str, runs: list[list[int]], authors: dict[int, Any]) -> list
             size -= len(char.encode("utf-8"))
             utf16 += 2 if ord(char) > 0xFFFF else 1
         if spans and spans[-1].seq == seq and spans[-1].end == start:
-            spans[-1] = Span(spans[-1].start, utf16, seq, spans[-1].author_id)
+            last = spans[-1]
+            spans[-1] = Span(last.start, utf16, seq, last.author_id, last.source)
         else:
-            spans.append(Span(start, utf16, seq, authors.get(seq)))
+            author, source = authors.get(seq, (None, None))
+            spans.append(Span(start, utf16, seq, author, source))
     return spans

@@ -31,10 +31,11 @@ _HEADS = "SELECT doc_id, seq FROM doc_heads WHERE doc_id IN ({})".format(  # noq
     ", ".join(f"${n}" for n in range(1, HEADS_PER_QUERY + 1))
 )
 _INSERT_EVENT = """
-INSERT INTO doc_events (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+INSERT INTO doc_events
+    (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
 _MOVE_HEAD = "UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1"
-_COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash"
+_COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source"
 _READ_PAGE = f"""
 SELECT {_COLUMNS} FROM doc_events
 WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"""  # noqa: S608
@@ -80,6 +81,7 @@ def _event(row: Row) -> StoredEvent:
         created_at=row["created_at"],
         meta=None if meta is None else json.loads(meta),
         hash=bytes(row["hash"]),
+        source=row["source"],
     )
 
 
@@ -128,6 +130,27 @@ class EventLog:
         if expected_head is not None and head.seq != expected_head:
             raise SeqConflictError(doc_id, expected_head, head.seq)
         stored = _chain(doc_id, head, events, time.time())
+        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        if stored:
+            await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
+        return stored
+
+    async def append_dated(
+        self, conn: Connection, doc_id: str, events: Sequence[tuple[NewEvent, float]]
+    ) -> list[StoredEvent]:
+        """Append events that keep their own commit times (an imported history).
+
+        Runs in the caller's transaction; the hashes chain onto the current head
+        as for any append.
+
+        Raises:
+            UnknownLogError: the document has no log.
+        """
+        head = await self._locked_head(conn, doc_id)
+        stored: list[StoredEvent] = []
+        for event, created_at in events:
+            previous = Head(stored[-1].seq, stored[-1].hash) if stored else head
+            stored += _chain(doc_id, previous, [event], created_at)
         await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
         if stored:
             await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
@@ -274,6 +297,7 @@ def _chain(doc_id: str, head: Head, events: Sequence[NewEvent], now: float) -> l
                 now,
                 event.meta,
                 previous,
+                event.source,
             )
         )
     return stored
@@ -291,4 +315,5 @@ def _row(event: StoredEvent) -> tuple[Any, ...]:
         event.created_at,
         meta,
         event.hash,
+        event.source,
     )

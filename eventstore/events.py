@@ -3,17 +3,38 @@
 ``hash = SHA-256(previous hash || header || update)`` where the header is the
 canonical JSON of the event's other fields. Changing, removing or reordering
 any event breaks every hash after it, which ``collab replay --verify`` finds.
+
+``source`` (the tool or agent that made an event) joined the header later: it
+is appended only when set, so events written before it existed, which have
+none, keep the hash they were stored with.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-EventKind = Literal["update", "restore", "fork"]
-EVENT_KINDS: tuple[EventKind, ...] = ("update", "restore", "fork")
+EventKind = Literal["update", "restore", "fork", "rollback", "merge", "edit", "import"]
+EVENT_KINDS: tuple[EventKind, ...] = (
+    "update",
+    "restore",
+    "fork",
+    "rollback",
+    "merge",
+    "edit",
+    "import",
+)
+
+# What a ``source`` label may be: a tool or agent name such as ``ai:assistant``.
+SOURCE_PATTERN = re.compile(r"[a-z0-9:._-]{1,64}")
+
+
+def is_valid_source(label: str) -> bool:
+    """True when ``label`` is 1 to 64 characters of ``[a-z0-9:._-]``."""
+    return SOURCE_PATTERN.fullmatch(label) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +46,7 @@ class NewEvent:
     author_id: str | None
     node_id: str
     meta: dict[str, Any] | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +62,24 @@ class StoredEvent:
     created_at: float
     meta: dict[str, Any] | None
     hash: bytes
+    source: str | None = None
 
 
 def chain_hash(previous: bytes, doc_id: str, seq: int, event: NewEvent, created_at: float) -> bytes:
     """The hash of ``event`` placed at ``seq`` after an event hashed ``previous``."""
+    fields: list[Any] = [
+        doc_id,
+        seq,
+        event.kind,
+        event.author_id,
+        event.node_id,
+        created_at,
+        event.meta,
+    ]
+    if event.source is not None:
+        fields.append(event.source)
     header = json.dumps(
-        [doc_id, seq, event.kind, event.author_id, event.node_id, created_at, event.meta],
+        fields,
         separators=(",", ":"),
         sort_keys=True,
     ).encode("utf-8")
@@ -59,7 +93,14 @@ def chain_hash(previous: bytes, doc_id: str, seq: int, event: NewEvent, created_
 def verify_chain(previous: bytes, events: list[StoredEvent]) -> int | None:
     """The seq of the first event whose hash does not follow, or None if all do."""
     for stored in events:
-        event = NewEvent(stored.kind, stored.update, stored.author_id, stored.node_id, stored.meta)
+        event = NewEvent(
+            stored.kind,
+            stored.update,
+            stored.author_id,
+            stored.node_id,
+            stored.meta,
+            stored.source,
+        )
         if chain_hash(previous, stored.doc_id, stored.seq, event, stored.created_at) != stored.hash:
             return stored.seq
         previous = stored.hash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, ERROR})
 # The columns every read of a job selects, in Job's field order.
 JOB_COLUMNS = (
     "id, project_id, document_id, seq, language, status, exit_code, stdout, stderr,"
-    " truncated, duration_ms, created_at, started_at, finished_at, error"
+    " truncated, duration_ms, created_at, started_at, finished_at, error, output"
 )
 
 
@@ -44,6 +45,7 @@ class Job:
     started_at: float | None
     finished_at: float | None
     error: str | None
+    output: str = "[]"
 
     @property
     def finished(self) -> bool:
@@ -74,7 +76,16 @@ class Job:
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
             "error": self.error,
+            "output": self.chunks(),
         }
+
+    def chunks(self) -> list[dict[str, Any]]:
+        """Both streams as one ordered sequence of ``{stream, offset, text}``."""
+        try:
+            chunks = json.loads(self.output)
+        except ValueError:
+            return []
+        return chunks if isinstance(chunks, list) else []
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +126,7 @@ class Outcome:
     truncated: bool = False
     duration_ms: int | None = None
     error: str | None = None
+    output: str = "[]"
 
 
 def _iso(epoch: float | None) -> str | None:

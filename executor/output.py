@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
 
 from executor.bus import JobBus, JobEvent
 
@@ -14,17 +18,24 @@ _BATCH_SECONDS = 0.02
 
 
 class LiveOutput:
-    """Collects both streams and publishes what is new, with offsets.
+    """Collects both streams and publishes what is new, with offsets, in arrival order.
 
     Offsets count characters from the start of each stream, so a reader can
-    drop a piece it has already seen and notice one it missed.
+    drop a piece it has already seen and notice one it missed. Pieces are
+    published in the order they arrived across both streams, and kept as one
+    sequence of chunks (:meth:`chunks_json`), so a traceback printed between
+    two lines of output stays between them.
     """
 
-    def __init__(self, bus: JobBus, job_id: str) -> None:
+    def __init__(
+        self, bus: JobBus, job_id: str, rename: Callable[[str], str] = lambda text: text
+    ) -> None:
         self._bus = bus
+        self._rename = rename
         self._job_id = job_id
         self._pieces: dict[str, list[str]] = {name: [] for name in STREAMS}
-        self._pending: dict[str, list[str]] = {name: [] for name in STREAMS}
+        self._pending: list[tuple[str, str]] = []
+        self._chunks: list[dict[str, Any]] = []
         self._length = dict.fromkeys(STREAMS, 0)
         self._published = dict.fromkeys(STREAMS, 0)
         self._saved = dict.fromkeys(STREAMS, 0)
@@ -34,8 +45,14 @@ class LiveOutput:
 
     async def add(self, stream: str, text: str) -> None:
         """The sandbox's ``on_output`` callback; never blocks on the network."""
+        text = self._rename(text)
         self._pieces[stream].append(text)
-        self._pending[stream].append(text)
+        self._pending.append((stream, text))
+        last = self._chunks[-1] if self._chunks else None
+        if last is not None and last["stream"] == stream:
+            last["text"] += text
+        else:
+            self._chunks.append({"stream": stream, "offset": self._length[stream], "text": text})
         self._length[stream] += len(text)
         self._wake.set()
 
@@ -61,6 +78,10 @@ class LiveOutput:
         stdout, stderr = (self.text(name) for name in STREAMS)
         return stdout, stderr
 
+    def chunks_json(self) -> str:
+        """Both streams as one ordered sequence: ``[{stream, offset, text}, …]`` in JSON."""
+        return json.dumps(self._chunks)
+
     def text(self, stream: str) -> str:
         """Everything received on ``stream``."""
         pieces = self._pieces[stream]
@@ -78,11 +99,11 @@ class LiveOutput:
             await asyncio.sleep(_BATCH_SECONDS)
 
     async def _publish_new(self) -> None:
-        for stream in STREAMS:
-            pending, self._pending[stream] = self._pending[stream], []
-            if not pending:
-                continue
-            new = "".join(pending)
+        pending, self._pending = self._pending, []
+        # Consecutive pieces of one stream go out as one event; the order
+        # between the streams is kept.
+        for stream, run in itertools.groupby(pending, key=lambda piece: piece[0]):
+            new = "".join(text for _, text in run)
             start = self._published[stream]
             await self._bus.publish(self._job_id, JobEvent(stream, text=new, offset=start))
             self._published[stream] = start + len(new)

@@ -6,6 +6,7 @@ may submit and cancel; to anyone else they do not exist (404).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -25,7 +26,7 @@ from eventstore import Database
 from eventstore.keys import DATABASE
 from eventstore.replay import document_text
 from executor.errors import JobRejectedError, JobTooLargeError
-from executor.keys import JOBS
+from executor.keys import JOB_ANNOUNCER, JOBS, STREAMS_CLOSING
 from executor.models import Job, NewJob
 from executor.sandbox.languages import LANGUAGES
 from executor.schemas import (
@@ -37,6 +38,7 @@ from executor.schemas import (
     JobSubmitSchema,
 )
 from executor.stream import job_events
+from webcore.openapi_errors import error_responses
 from webcore.validation import body
 
 routes = web.RouteTableDef()
@@ -70,23 +72,28 @@ output, then `done`."""
     " that event) or `project_id` + `language` + `source`. Editor or owner. The job is queued"
     " (202); follow it with `GET /api/jobs/{job_id}/events`. 413 when `source` or `stdin` is"
     " too large, 503 when the queue is full or unreachable (nothing was accepted).",
-    responses={
-        403: {"description": "A viewer"},
-        404: {"description": "Unknown project or document, or not a member"},
-        413: {"description": "`source` or `stdin` too large"},
-        503: {"description": "Queue full or unavailable; retry later"},
-    },
+    responses=error_responses(
+        403,
+        404,
+        413,
+        422,
+        503,
+        s403="A viewer, or a session cookie from another site",
+        s404="Unknown project or document, or not a member",
+        s413="`source` or `stdin` too large",
+        s422="Invalid fields; `document_id` and `project_id` together (send one of them)",
+        s503="Queue full or unavailable; retry later",
+    ),
 )
-@request_schema(
-    JobSubmitSchema,
-    example={"project_id": "0b6f4e0c2d7a4f3b", "language": "python", "source": "print(1)"},
-    required=True,
-)
+@request_schema(JobSubmitSchema, required=True)
 @response_schema(JobSchema, 202, description="The queued job.")
 async def submit_job(request: web.Request) -> web.Response:
     """Queue a job."""
     data = body(request)
     job = await request.app[JOBS].submit(await _new_job(request, data))
+    announcer = request.app.get(JOB_ANNOUNCER)
+    if announcer is not None:
+        await announcer.started(request.app[JOBS], job, current_user(request).id)
     return web.json_response(job.to_json(), status=202, headers={"Location": f"/api/jobs/{job.id}"})
 
 
@@ -144,10 +151,13 @@ async def job_event_stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     service = request.app[JOBS]
+    closing = request.app.get(STREAMS_CLOSING) or asyncio.Event()
     last_write = time.monotonic()
     # aclosing: a client that goes away ends the subscription at once.
     async with contextlib.aclosing(job_events(service.store, service.bus, job)) as events:
         async for name, data in events:
+            if closing.is_set():
+                break  # the node is stopping: do not hold its shutdown until the job ends
             if name:
                 await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             elif time.monotonic() - last_write >= _KEEPALIVE_SECONDS:
@@ -157,6 +167,16 @@ async def job_event_stream(request: web.Request) -> web.StreamResponse:
             last_write = time.monotonic()
     await response.write_eof()
     return response
+
+
+async def close_job_streams(app: web.Application) -> None:
+    """``on_shutdown``: end open job event streams (within one poll, two seconds)."""
+    closing = app.get(STREAMS_CLOSING)
+    if closing is not None:
+        closing.set()
+    announcer = app.get(JOB_ANNOUNCER)
+    if announcer is not None:
+        await announcer.close()
 
 
 @routes.post("/api/jobs/{job_id}/cancel")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from executor.bus import JobBus, JobEvent
 from executor.metrics import JOB_START_SECONDS, JOBS_RUNNING, JOBS_TOTAL
 from executor.models import CANCELLED, ERROR, RUNNING, Claim, Outcome
+from executor.naming import path_renamer
 from executor.options import JobOptions
 from executor.output import LiveOutput
 from executor.sandbox import Limits, RunResult, run_code
@@ -108,7 +109,8 @@ class JobRunner:
             JOB_START_SECONDS.observe(max(0.0, self._clock() - claim.created_at))
         await self._bus.publish(claim.job_id, JobEvent("status", status=RUNNING))
         JOBS_RUNNING.inc()
-        output = LiveOutput(self._bus, claim.job_id)
+        rename = path_renamer(claim.language, await self._document_name(claim.job_id))
+        output = LiveOutput(self._bus, claim.job_id, rename)
         output.start()
         heartbeat = asyncio.create_task(self._heartbeat(claim.job_id, cancel, output))
         try:
@@ -125,7 +127,7 @@ class JobRunner:
             await self._store.release(claim.job_id, self._owner)
             logger.info("job %s: released for another runner (shutting down)", claim.job_id)
             return
-        await self._finish(claim.job_id, _outcome(result))
+        await self._finish(claim.job_id, _outcome(result, output.chunks_json(), rename))
 
     async def _sandboxed(
         self, claim: Claim, cancel: asyncio.Event, output: LiveOutput
@@ -144,6 +146,13 @@ class JobRunner:
             logger.exception("job %s: the sandbox failed", claim.job_id)
             return RunResult(ERROR, None, "", "", False, 0, "internal error while running the job")
 
+    async def _document_name(self, job_id: str) -> str | None:
+        try:
+            return await self._store.document_name(job_id)
+        except Exception as exc:  # a cosmetic lookup must not fail the run
+            logger.warning("job %s: no document name: %s", job_id, exc)
+            return None
+
     async def _heartbeat(self, job_id: str, cancel: asyncio.Event, output: LiveOutput) -> None:
         """Renew the lease, save the output so far, and notice cancels."""
         lease_until = self._clock() + self._options.lease_seconds
@@ -157,6 +166,7 @@ class JobRunner:
                     now=now,
                     lease=self._options.lease_seconds,
                     output=output.unsaved(),
+                    chunks=output.chunks_json(),
                 )
             except Exception as exc:  # the database is down, or worse: keep trying
                 logger.warning("job %s: lease renewal failed: %s", job_id, exc)
@@ -188,16 +198,17 @@ async def announce_end(bus: JobBus, job_id: str, status: str) -> None:
     await bus.publish(job_id, JobEvent("done"))
 
 
-def _outcome(result: RunResult) -> Outcome:
+def _outcome(result: RunResult, chunks: str, rename: Callable[[str], str]) -> Outcome:
     error = result.error
     if result.status == CANCELLED:
         error = "cancelled while running"
     return Outcome(
         status=result.status,
         exit_code=result.exit_code,
-        stdout=result.stdout,
-        stderr=result.stderr,
+        stdout=rename(result.stdout),
+        stderr=rename(result.stderr),
         truncated=result.truncated,
         duration_ms=result.duration_ms,
         error=error,
+        output=chunks,
     )

@@ -68,6 +68,14 @@ class JobListQuerySchema(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
+class OutputChunkSchema(Schema):
+    """A piece of a job's output."""
+
+    stream = fields.String(validate=validate.OneOf(("stdout", "stderr")))
+    offset = fields.Integer(metadata={"description": "Where `text` starts in its stream."})
+    text = fields.String()
+
+
 class JobSchema(Schema):
     """A code-execution job."""
 
@@ -88,6 +96,10 @@ class JobSchema(Schema):
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
     error = fields.String(allow_none=True, metadata={"description": "Why it did not just exit."})
+    output = fields.List(
+        fields.Nested(OutputChunkSchema),
+        metadata={"description": "stdout and stderr as one sequence, in the order printed."},
+    )
 
 
 class JobListSchema(Schema):

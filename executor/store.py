@@ -35,7 +35,7 @@ _COUNT_QUEUED = "SELECT count(*) FROM jobs WHERE status = 'queued'"
 _CLAIM = """
 UPDATE jobs
 SET status = 'running', attempts = attempts + 1, lease_owner = $2, lease_expires_at = $4,
-    started_at = $3, stdout = '', stderr = '', error = NULL
+    started_at = $3, stdout = '', stderr = '', output = '[]', error = NULL
 WHERE id = $1 AND NOT cancel_requested AND attempts < max_attempts
   AND (status = 'queued' OR (status = 'running' AND lease_expires_at < $3))
 RETURNING language, source, stdin, timeout_ms, attempts, created_at"""
@@ -44,21 +44,24 @@ UPDATE jobs SET lease_expires_at = $3
 WHERE id = $1 AND lease_owner = $2 AND status = 'running'
 RETURNING cancel_requested"""
 _RENEW_WITH_OUTPUT = """
-UPDATE jobs SET lease_expires_at = $3, stdout = $4, stderr = $5
+UPDATE jobs SET lease_expires_at = $3, stdout = $4, stderr = $5, output = $6
 WHERE id = $1 AND lease_owner = $2 AND status = 'running'
 RETURNING cancel_requested"""
 _FINISH = """
 UPDATE jobs
 SET status = $3, exit_code = $4, stdout = $5, stderr = $6, truncated = $7, duration_ms = $8,
-    error = $9, finished_at = $10, lease_owner = NULL, lease_expires_at = NULL
+    error = $9, finished_at = $10, lease_owner = NULL, lease_expires_at = NULL, output = $11
 WHERE id = $1 AND lease_owner = $2 AND status = 'running'"""
 # A run interrupted by its own worker's shutdown does not count as an
 # attempt; enqueued_at = 0 makes the next reaper sweep re-queue it at once.
 _RELEASE = """
 UPDATE jobs
 SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
-    enqueued_at = 0, stdout = '', stderr = ''
+    enqueued_at = 0, stdout = '', stderr = '', output = '[]'
 WHERE id = $1 AND lease_owner = $2 AND status = 'running'"""
+_DOCUMENT_NAME = (
+    "SELECT d.name FROM jobs j JOIN documents d ON d.id = j.document_id WHERE j.id = $1"
+)
 _MARK_STALE = "UPDATE jobs SET enqueued_at = 0 WHERE id = $1 AND status = 'queued'"
 _CANCEL_QUEUED = """
 UPDATE jobs SET status = 'cancelled', cancel_requested = TRUE, finished_at = $2,
@@ -165,6 +168,11 @@ class JobStore:
             row["created_at"],
         )
 
+    async def document_name(self, job_id: str) -> str | None:
+        """The name of the document the job runs, if it runs one that still exists."""
+        name: str | None = await self._db.fetchval(_DOCUMENT_NAME, job_id)
+        return name
+
     async def renew(
         self,
         job_id: str,
@@ -173,6 +181,7 @@ class JobStore:
         now: float,
         lease: float,
         output: tuple[str, str] | None = None,
+        chunks: str = "[]",
     ) -> bool | None:
         """Extend the lease, saving the output so far when given.
 
@@ -184,7 +193,13 @@ class JobStore:
         else:
             stdout, stderr = output
             row = await self._db.fetchrow(
-                _RENEW_WITH_OUTPUT, job_id, owner, now + lease, _clean(stdout), _clean(stderr)
+                _RENEW_WITH_OUTPUT,
+                job_id,
+                owner,
+                now + lease,
+                _clean(stdout),
+                _clean(stderr),
+                _clean(chunks),
             )
         return None if row is None else bool(row["cancel_requested"])
 
@@ -202,6 +217,7 @@ class JobStore:
             outcome.duration_ms,
             outcome.error,
             now,
+            _clean(outcome.output),
         )
         return touched == 1
 

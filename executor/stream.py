@@ -54,6 +54,10 @@ class _Sent:
             yield from self._output_of(job)
 
     def _output_of(self, job: Job) -> Iterator[SseEvent]:
+        # In the order it was printed; then whole streams, for anything the
+        # chunks lack (a run recorded before chunks existed).
+        for chunk in job.chunks():
+            yield from self.output_event(chunk["stream"], chunk["text"], chunk["offset"])
         for stream, text in (("stdout", job.stdout), ("stderr", job.stderr)):
             yield from self.output_event(stream, text, 0)
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
@@ -69,5 +69,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings, aiohttp_client: AiohttpClient) -> Client:
-    """An HTTP/WebSocket client of a node built from ``settings``."""
-    return await aiohttp_client(create_app(settings))
+    """An HTTP/WebSocket client of a node built from ``settings``.
+
+    It keeps no cookies: register and login set session cookies, and a test
+    that means to send one says so, so "anonymous" stays anonymous.
+    """
+    return await aiohttp_client(create_app(settings), cookie_jar=DummyCookieJar())

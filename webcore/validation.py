@@ -10,7 +10,7 @@ that is not JSON is 400, a body over the limit 413, invalid fields 422 with
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow
 from aiohttp import web
@@ -21,6 +21,14 @@ from webcore.errors import BadRequestError, ValidationError
 JSON_BODY = web.RequestKey("webcore.json_body", dict)
 QUERY = web.RequestKey("webcore.query", dict)
 _SCHEMAS_ATTR = "__schemas__"
+_OPTIONAL_ATTR = "__webcore_optional_body__"
+_H = TypeVar("_H")
+
+
+def optional_body(handler: _H) -> _H:
+    """Let a route's JSON body be empty (validated as ``{}``), e.g. when a cookie stands in."""
+    setattr(handler, _OPTIONAL_ATTR, True)
+    return handler
 
 
 def body(request: web.Request) -> dict[str, Any]:
@@ -71,7 +79,9 @@ async def validation_middleware(request: web.Request, handler: Handler) -> web.S
     """Validate the body and query of routes that declare schemas."""
     for declared in getattr(request.match_info.handler, _SCHEMAS_ATTR, ()):
         if declared.location == "json":
-            request[JSON_BODY] = load(declared.schema, await read_json(request))
+            empty_ok = getattr(request.match_info.handler, _OPTIONAL_ATTR, False)
+            raw = {} if empty_ok and not await request.read() else await read_json(request)
+            request[JSON_BODY] = load(declared.schema, raw)
         elif declared.location in ("query", "querystring"):
             request[QUERY] = load(declared.schema, dict(request.query))
     return await handler(request)

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from pycrdt import Doc
 
 from auth.access import Role, require_request_document
+from collab.api.history_params import require_seq
 from collab.realtime.keys import ROOMS
 from eventstore.crdt import encode_state, text_of
 from eventstore.eventlog import EventLog
@@ -43,7 +44,13 @@ class ContentSchema(Schema):
 
 
 async def document_at(request: web.Request, doc_id: str, at: int | None) -> tuple[int, Doc[Any]]:
-    """The seq and document at ``at`` (the head when None)."""
+    """The seq and document at ``at`` (the head when None).
+
+    Raises:
+        ValidationError: ``at`` is past the head (the error names the valid range).
+    """
+    if at is not None:
+        await require_seq(EventLog(request.app[DATABASE]), doc_id, at, "at")
     room = request.app[ROOMS].get(doc_id)
     if at is None and room is not None and not room.closed:
         await room.flush()

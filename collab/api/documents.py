@@ -1,7 +1,9 @@
 """Document metadata: create, list, read, rename and delete documents.
 
 A document's row and its event log's head are created in one transaction,
-and deleted in one, so neither exists without the other. The document's
+so neither exists without the other. Deleting a document moves its row to
+its project's trash (``doc_trash``) and keeps the log, so it can be brought
+back until the trash is purged (``collab.api.trash``). The document's
 content, history and the other log-backed routes live in their own modules.
 """
 
@@ -22,10 +24,11 @@ from collab.api.document_schemas import (
     document_json,
 )
 from collab.api.projects import PROJECT_ID, lock_project
+from collab.live.lifecycle import publish
 from collab.realtime.keys import ACCESS_CHANGES
 from eventstore import Connection, Row
 from eventstore.keys import DATABASE
-from eventstore.logs import create_log, delete_logs
+from eventstore.logs import create_log
 from webcore import validation
 from webcore.errors import NotFoundError
 
@@ -55,6 +58,11 @@ _UPDATE = (
     " updated_at = $4 WHERE id = $1"
 )
 _DELETE = "DELETE FROM documents WHERE id = $1"
+_TO_TRASH = """
+INSERT INTO doc_trash
+    (id, project_id, name, language, created_at, updated_at, deleted_at, deleted_by)
+SELECT id, project_id, name, language, created_at, updated_at, $2, $3
+FROM documents WHERE id = $1"""
 
 
 @routes.post("/api/projects/{project_id}/documents")
@@ -77,6 +85,7 @@ async def create_document(request: web.Request) -> web.Response:
         await require_project_role(conn, project_id, current_user(request).id, Role.EDITOR)
         doc_id = await insert_document(conn, project_id, data["name"], data["language"])
         row = await document_row(conn, doc_id)
+    await publish(request.app, "document.created", project_id, document_json(row))
     return web.json_response(document_json(row), status=201)
 
 
@@ -124,25 +133,32 @@ async def update_document(request: web.Request) -> web.Response:
         if data:  # an empty PATCH changes nothing, not even updated_at
             await conn.execute(_UPDATE, doc_id, data.get("name"), data.get("language"), time.time())
         row = await document_row(conn, doc_id)
+    if data:
+        await publish(request.app, "document.updated", row["project_id"], document_json(row))
     return web.json_response(document_json(row))
 
 
 @routes.delete("/api/documents/{doc_id}")
 @docs(
     tags=TAGS,
-    summary="Delete a document",
-    description="Owner only. Deletes its event log too; open connections are closed.",
+    summary="Move a document to its project's trash",
+    description="Owner only. Open connections close with 4404 and reads answer 404; the"
+    " document and its whole log can be brought back with `POST"
+    " /api/documents/{doc_id}/undelete` until the trash is purged (`COLLAB_TRASH_DAYS`).",
     parameters=[DOC_ID],
-    responses={204: {"description": "Deleted."}},
+    responses={204: {"description": "Moved to the trash."}},
 )
 async def delete_document(request: web.Request) -> web.Response:
-    """Delete a document and its log."""
+    """Move a document to the trash, keeping its log."""
     doc_id = request.match_info["doc_id"]
+    user_id = current_user(request).id
     async with request.app[DATABASE].transaction() as conn:
-        await require_document_role(conn, doc_id, current_user(request).id, Role.OWNER)
-        await delete_logs(conn, [doc_id])
+        access = await require_document_role(conn, doc_id, user_id, Role.OWNER)
+        await conn.execute(_TO_TRASH, doc_id, time.time(), user_id)
         await conn.execute(_DELETE, doc_id)
     await request.app[ACCESS_CHANGES].documents_deleted([doc_id])
+    gone = {"id": doc_id, "project_id": access.project_id}
+    await publish(request.app, "document.deleted", access.project_id, gone)
     return web.Response(status=204)
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
 
 from auth.access import Role, require_request_document
-from eventstore import Connection
+from collab.api.history_params import display_names
 from eventstore.blame import blame
 from eventstore.eventlog import EventLog
 from eventstore.events import EVENT_KINDS
@@ -20,32 +20,46 @@ from webcore.validation import query
 routes = web.RouteTableDef()
 TAGS = ["history"]
 MAX_LIMIT = 1000
+MAX_SEQ = 2**62  # both engines store seqs as 64-bit integers
 
 _HISTORY = """
 SELECT e.seq, e.kind, e.author_id, u.display_name AS author_name, e.node_id, e.created_at,
-       length(e.payload) AS size
+       length(e.payload) AS size, e.source, e.meta
 FROM doc_events e LEFT JOIN users u ON u.id = e.author_id
 WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
-_NAMES = "SELECT id, display_name FROM users WHERE id = $1"
 
 
 class HistoryQuerySchema(Schema):
     """Paging through the log, oldest first."""
 
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SEQ))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
 class HistoryItemSchema(Schema):
     """One event of the log (without its update bytes)."""
 
-    seq = fields.Integer()
-    kind = fields.String(validate=validate.OneOf(EVENT_KINDS))
+    seq = fields.Integer(metadata={"example": 7})
+    kind = fields.String(validate=validate.OneOf(EVENT_KINDS), metadata={"example": "update"})
     author_id = fields.String(allow_none=True)
     author_name = fields.String(allow_none=True)
     node_id = fields.String()
     created_at = fields.DateTime()
     size = fields.Integer(metadata={"description": "Bytes of the Yjs update."})
+    source = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The tool or agent that made it, if declared.",
+            "example": "ai:assistant",
+        },
+    )
+    meta = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Facts stored with the event, e.g. a fork's source_doc_id.",
+            "example": {"source_doc_id": "5b0e9c3d2f6a4e1b8c7d9e0f1a2b3c4d", "source_seq": 12},
+        },
+    )
 
 
 class HistorySchema(Schema):
@@ -63,6 +77,7 @@ class BlameSpanSchema(Schema):
     author_id = fields.String(allow_none=True)
     author_name = fields.String(allow_none=True)
     seq = fields.Integer()
+    source = fields.String(allow_none=True)
 
 
 class BlameSchema(Schema):
@@ -82,7 +97,14 @@ async def get_history(request: web.Request) -> web.Response:
     access = await require_request_document(request, Role.VIEWER)
     page = query(request)
     rows = await request.app[DATABASE].fetch(_HISTORY, access.doc_id, page["after"], page["limit"])
-    items = [{**row, "created_at": iso_time(row["created_at"])} for row in rows]
+    items = [
+        {
+            **row,
+            "created_at": iso_time(row["created_at"]),
+            "meta": None if row["meta"] is None else json.loads(row["meta"]),
+        }
+        for row in rows
+    ]
     next_after = items[-1]["seq"] if len(items) == page["limit"] else None
     return web.json_response({"items": items, "next_after": next_after})
 
@@ -99,7 +121,7 @@ async def get_blame(request: web.Request) -> web.Response:
     access = await require_request_document(request, Role.VIEWER)
     db = request.app[DATABASE]
     result = await blame(EventLog(db), access.doc_id)
-    names = await _display_names(db, {span.author_id for span in result.spans})
+    names = await display_names(db, {span.author_id for span in result.spans})
     spans = [
         {
             "start": span.start,
@@ -107,15 +129,8 @@ async def get_blame(request: web.Request) -> web.Response:
             "author_id": span.author_id,
             "author_name": names.get(span.author_id),
             "seq": span.seq,
+            "source": span.source,
         }
         for span in result.spans
     ]
     return web.json_response({"seq": result.seq, "text": result.text, "spans": spans})
-
-
-async def _display_names(db: Connection, user_ids: set[str | None]) -> dict[str | None, Any]:
-    names: dict[str | None, Any] = {}
-    for user_id in user_ids - {None}:
-        row = await db.fetchrow(_NAMES, user_id)
-        names[user_id] = None if row is None else row["display_name"]
-    return names

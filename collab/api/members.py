@@ -9,12 +9,15 @@ tells the real-time layer, which closes or downgrades open connections.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 
 from auth.access import Role, current_user, require_project_role
 from auth.users import normalise_email
+from collab.api.invite_schemas import MemberInvitedSchema
+from collab.api.invite_store import create_invite, own_origin
 from collab.api.project_schemas import (
     MemberAddSchema,
     MemberListSchema,
@@ -23,6 +26,7 @@ from collab.api.project_schemas import (
     member_json,
 )
 from collab.api.projects import PROJECT_ID, lock_project
+from collab.live.lifecycle import publish
 from collab.realtime.keys import ACCESS_CHANGES
 from eventstore import Connection, Database, Row, UniqueViolationError
 from eventstore.keys import DATABASE
@@ -39,12 +43,6 @@ USER_ID = {
     "description": "The member's user id.",
 }
 _OWNER_FIXED = {409: {"description": "`owner_fixed`: the owner's role cannot change."}}
-
-
-class UserNotFoundError(NotFoundError):
-    """No account has this email."""
-
-    code = "user_not_found"
 
 
 class MemberNotFoundError(NotFoundError):
@@ -99,28 +97,39 @@ async def list_members(request: web.Request) -> web.Response:
 @docs(
     tags=TAGS,
     summary="Add a member by email",
-    description="Owner only. The account must exist (404 `user_not_found`); a user who is"
-    " already a member is 409 `already_member`. Roles: `editor` or `viewer`.",
+    description="Owner only. Roles: `editor` or `viewer`. A user who is already a member is"
+    " 409 `already_member`. When no account has this email yet, an invitation for that"
+    " email is created instead (expires in 72 hours) and the answer is"
+    ' `{"invite": {id, token, url, role, email, expires_at}}` (see'
+    " `POST /api/projects/{project_id}/invites`): send its `url` to the person.",
     parameters=[PROJECT_ID],
     responses={
-        404: {"description": "`not_found` (project) or `user_not_found` (email)."},
+        201: {
+            "description": "The new member, or `{invite}` for an email nobody registered.",
+            "content": {
+                "application/json": {"schema": {"oneOf": [MemberSchema, MemberInvitedSchema]}}
+            },
+        },
+        404: {"description": "`not_found` (project)."},
         409: {"description": "`already_member`."},
     },
 )
 @request_schema(MemberAddSchema, required=True)
-@response_schema(MemberSchema, 201, description="The new member.")
 async def add_member(request: web.Request) -> web.Response:
-    """Give an existing account a role in the project."""
+    """Give an account a role in the project, or invite an email nobody registered."""
     data = validation.body(request)
     db, user_id, project_id = _context(request)
+    email = normalise_email(data["email"])
     async with db.transaction() as conn:
         await lock_project(db, conn, project_id)
         await require_project_role(conn, project_id, user_id, Role.OWNER)
-        member_id = await conn.fetchval(_USER_BY_EMAIL, normalise_email(data["email"]))
+        member_id = await conn.fetchval(_USER_BY_EMAIL, email)
         if member_id is None:
-            raise UserNotFoundError("no account has this email")
+            invite = await create_invite(conn, project_id, user_id, data["role"], email)
+            return web.json_response({"invite": invite.json(own_origin(request))}, status=201)
         await _insert(conn, project_id, member_id, data["role"])
         row = await _member(conn, project_id, member_id)
+    await publish(request.app, "member.added", project_id, live_member(project_id, row))
     return web.json_response(member_json(row), status=201)
 
 
@@ -147,6 +156,7 @@ async def update_member(request: web.Request) -> web.Response:
         row = await _member(conn, project_id, target)
     if before["role"] != role:
         await request.app[ACCESS_CHANGES].member_changed(project_id, target)
+        await publish(request.app, "member.updated", project_id, live_member(project_id, row))
     return web.json_response(member_json(row))
 
 
@@ -167,10 +177,16 @@ async def remove_member(request: web.Request) -> web.Response:
         role = await require_project_role(conn, project_id, user_id)
         if target != user_id and role < Role.OWNER:
             raise ForbiddenError("only the owner can remove other members")
-        await _changeable(conn, project_id, target)
+        gone = await _changeable(conn, project_id, target)
         await conn.execute(_DELETE, project_id, target)
     await request.app[ACCESS_CHANGES].member_changed(project_id, target)
+    await publish(request.app, "member.removed", project_id, live_member(project_id, gone))
     return web.Response(status=204)
+
+
+def live_member(project_id: str, row: Row) -> dict[str, Any]:
+    """A membership as live events carry it."""
+    return {**member_json(row), "project_id": project_id}
 
 
 def _context(request: web.Request) -> tuple[Database, str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
@@ -20,6 +21,7 @@ from collab.api.project_schemas import (
     ProjectUpdateSchema,
     project_json,
 )
+from collab.live.lifecycle import publish
 from collab.realtime.keys import ACCESS_CHANGES
 from eventstore import Connection, Database, Row
 from eventstore.keys import DATABASE
@@ -79,6 +81,7 @@ async def create_project(request: web.Request) -> web.Response:
         )
         await conn.execute(_INSERT_OWNER, project_id, user.id, now)
         row = await _project(conn, project_id, user.id)
+    await publish(request.app, "project.created", project_id, live_project(row))
     return web.json_response(project_json(row), status=201)
 
 
@@ -123,6 +126,7 @@ async def update_project(request: web.Request) -> web.Response:
         await require_project_role(conn, project_id, user_id, Role.OWNER)
         await conn.execute(_UPDATE, project_id, data.get("name"), data.get("description"))
         row = await _project(conn, project_id, user_id)
+    await publish(request.app, "project.updated", project_id, live_project(row))
     return web.json_response(project_json(row))
 
 
@@ -146,6 +150,8 @@ async def delete_project(request: web.Request) -> web.Response:
         await delete_logs(conn, doc_ids)
         await conn.execute(_DELETE, project_id)
     await request.app[ACCESS_CHANGES].documents_deleted(doc_ids)
+    gone = {"id": project_id, "project_id": project_id}
+    await publish(request.app, "project.deleted", project_id, gone)
     return web.Response(status=204)
 
 
@@ -158,6 +164,14 @@ async def lock_project(db: Database, conn: Connection, project_id: str) -> None:
     key half-way. SQLite has a single writer, so there it is a plain read.
     """
     await conn.fetchval(_LOCK + db.dialect.for_update, project_id)
+
+
+def live_project(row: Row) -> dict[str, Any]:
+    """A project as live events carry it: without a role (each member has their own)."""
+    data = project_json(row)
+    del data["role"]
+    data["project_id"] = data["id"]
+    return data
 
 
 def _context(request: web.Request) -> tuple[Database, str, str]:

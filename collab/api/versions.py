@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from auth.access import Role, current_user, require_request_document
 from collab.api.document_schemas import NAME_MAX, DocumentSchema, document_json
 from collab.api.documents import document_row, insert_document
+from collab.api.history_params import require_seq, source_field
 from collab.keys import SETTINGS
 from collab.realtime.keys import ROOMS
 from eventstore.crdt import encode_state, text_of
@@ -16,7 +17,6 @@ from eventstore.eventlog import EventLog
 from eventstore.events import NewEvent
 from eventstore.keys import DATABASE
 from eventstore.replay import rebuild
-from webcore.errors import ValidationError
 from webcore.fields import Text
 from webcore.validation import body
 
@@ -27,7 +27,8 @@ TAGS = ["history"]
 class RestoreSchema(Schema):
     """Which version to bring back."""
 
-    seq = fields.Integer(required=True, validate=validate.Range(min=0))
+    seq = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"example": 12})
+    source = source_field()
 
 
 class RestoredSchema(Schema):
@@ -55,12 +56,13 @@ class ForkSchema(Schema):
 async def restore(request: web.Request) -> web.Response:
     """``POST /api/documents/{doc_id}/restore`` ``{seq}``."""
     access = await require_request_document(request, Role.EDITOR)
-    seq = body(request)["seq"]
+    data = body(request)
+    seq = data["seq"]
     log = EventLog(request.app[DATABASE])
     await _require_known_seq(log, access.doc_id, seq)
     target = text_of((await rebuild(log, access.doc_id, at=seq)).doc)
     async with request.app[ROOMS].borrow(access.doc_id, access.project_id) as room:
-        new_seq = await room.restore(target, current_user(request).id)
+        new_seq = await room.restore(target, current_user(request).id, data.get("source"))
     return web.json_response({"seq": new_seq})
 
 
@@ -99,5 +101,4 @@ async def fork(request: web.Request) -> web.Response:
 
 
 async def _require_known_seq(log: EventLog, doc_id: str, seq: int | None) -> None:
-    if seq is not None and seq > (await log.head(doc_id)).seq:
-        raise ValidationError("seq is past the head", details={"seq": ["past the head"]})
+    await require_seq(log, doc_id, seq, "seq")

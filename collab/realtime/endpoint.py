@@ -1,9 +1,11 @@
 """The real-time endpoint: ``/ws/{doc_id}?token=…`` speaking y-websocket.
 
 The stock y-websocket client cannot send headers, so the access token comes
-in the query string. The upgrade always completes and failures are reported
-with close codes (4401, 4404, …; see ``close_codes``): an HTTP error status would
-only make the client retry forever without saying why.
+in the query string, or, in a browser, in the ``collab_session`` cookie
+(accepted only from an allowed ``Origin``, else close 4403). The upgrade
+always completes and failures are reported with close codes (4401, 4404,
+…; see ``close_codes``): an HTTP error status would only make the client
+retry forever without saying why.
 
 An access token is checked once, at connect. A connection whose token
 expires while open keeps working until it reconnects; revocation (removal or
@@ -17,9 +19,10 @@ import logging
 from aiohttp import WSMsgType, web
 
 from auth.access import document_access
-from auth.keys import TOKEN_SIGNER
+from auth.cookies import session_cookie
+from auth.errors import OriginRefusedError
+from auth.middleware import origin_allowed, user_of_token
 from auth.models import User
-from auth.users import get_user
 from collab.keys import SETTINGS
 from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
@@ -29,6 +32,7 @@ from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
 from collab.realtime.rooms import TooManyPeersError
 from eventstore import EventStoreError
+from eventstore.events import is_valid_source
 from eventstore.keys import DATABASE
 
 logger = logging.getLogger(__name__)
@@ -65,9 +69,17 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
-    user = await _authenticate(request)
+    try:
+        user = await _authenticate(request)
+    except OriginRefusedError:
+        await ws.close(code=close_codes.FORBIDDEN, message=b"cookie from a foreign Origin")
+        return
     if user is None:
         await ws.close(code=close_codes.UNAUTHORIZED, message=b"missing, invalid or expired token")
+        return
+    source = request.query.get("source")
+    if source is not None and not is_valid_source(source):
+        await ws.close(code=close_codes.MALFORMED, message=b"source must be 1-64 of [a-z0-9:._-]")
         return
     doc_id = request.match_info["doc_id"]
     access = await document_access(request.app[DATABASE], doc_id, user.id)
@@ -86,13 +98,15 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
     )
     peer.start()
     try:
-        await _join_and_pump(request, peer, doc_id, access.project_id)
+        await _join_and_pump(request, peer, doc_id, access.project_id, source)
     finally:
         await peer.stop()
         buckets.release(user.id)
 
 
-async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_id: str) -> None:
+async def _join_and_pump(
+    request: web.Request, peer: Peer, doc_id: str, project_id: str, source: str | None
+) -> None:
     manager = request.app[ROOMS]
     try:
         room = await manager.join(doc_id, project_id, peer)
@@ -103,6 +117,8 @@ async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_
         logger.warning("cannot open %s: %s", doc_id, exc)
         await peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
         return
+    if source is not None:
+        room.declare_source(peer, source)
     try:
         await _pump(peer.ws, room, peer, request.app[SETTINGS].max_message_bytes)
     finally:
@@ -110,14 +126,24 @@ async def _join_and_pump(request: web.Request, peer: Peer, doc_id: str, project_
 
 
 async def _authenticate(request: web.Request) -> User | None:
+    """The caller from ``?token=``, or else the session cookie from an allowed Origin.
+
+    A browser sends cookies with a WebSocket upgrade started by any page, so
+    a cookie only counts when the page's origin is allowed: another site
+    cannot open the user's documents (cross-site WebSocket hijacking).
+
+    Raises:
+        OriginRefusedError: the cookie came from a foreign page (close 4403).
+    """
     token = request.query.get("token", "")
     if not token:
-        return None
-    try:
-        claims = request.app[TOKEN_SIGNER].verify_access(token)
-    except Exception:  # any verification failure is "unauthorized"
-        return None
-    return await get_user(request.app[DATABASE], claims.user_id)
+        cookie = session_cookie(request)
+        if cookie is None:
+            return None
+        if not origin_allowed(request):
+            raise OriginRefusedError()
+        token = cookie
+    return await user_of_token(request, token)
 
 
 async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:

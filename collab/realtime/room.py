@@ -81,6 +81,25 @@ class RoomConfig:
     max_pending: int = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class ServerEdit:
+    """Who and what a server-side edit is, for its event.
+
+    Attributes:
+        kind: The event kind (``restore``, ``rollback``, ``edit``, ``merge``, …).
+        author_id: The user it is committed as.
+        source: The tool or agent that made it, if declared.
+        meta: Extra facts stored with the event (e.g. what was merged).
+        always: Commit an event even when the edit changes nothing.
+    """
+
+    kind: EventKind
+    author_id: str
+    source: str | None = None
+    meta: dict[str, Any] | None = None
+    always: bool = True
+
+
 @dataclass(slots=True)
 class _Pending:
     update: bytes
@@ -88,6 +107,8 @@ class _Pending:
     origin: Peer | None
     kind: EventKind = "update"
     committed: asyncio.Future[int] | None = None
+    source: str | None = None
+    meta: dict[str, Any] | None = None
 
 
 class Room:
@@ -126,6 +147,7 @@ class Room:
         self._idle = asyncio.Event()
         self._idle.set()
         self._catch_up_lock = asyncio.Lock()
+        self._sources: dict[str, str] = {}
         self._subscription = doc.observe(self._capture)
 
     @classmethod
@@ -174,9 +196,14 @@ class Room:
         if present is not None:
             peer.send(present)
 
+    def declare_source(self, peer: Peer, source: str) -> None:
+        """Label every event ``peer`` produces with ``source`` (e.g. ``ai:assistant``)."""
+        self._sources[peer.id] = source
+
     async def remove(self, peer: Peer) -> None:
         """Forget a peer and tell everyone its cursors are gone."""
         self.peers.pop(peer.id, None)
+        self._sources.pop(peer.id, None)
         removed = self.presence.remove_owner(peer.id)
         if removed:
             await self._share_presence(removed, exclude=None)
@@ -229,8 +256,9 @@ class Room:
             self._captured.clear()
             raise ProtocolError("update rejected") from None
         effective, self._captured = self._captured, []
+        source = self._sources.get(peer.id)
         for change in effective:
-            self._pending.append(_Pending(change, peer.user.id, peer))
+            self._pending.append(_Pending(change, peer.user.id, peer, source=source))
         if effective:
             self._start_committer()
 
@@ -273,7 +301,14 @@ class Room:
                     stored = await self._log.append(
                         self.doc_id,
                         [
-                            NewEvent(p.kind, p.update, p.author_id, self._config.node_id)
+                            NewEvent(
+                                p.kind,
+                                p.update,
+                                p.author_id,
+                                self._config.node_id,
+                                p.meta,
+                                p.source,
+                            )
                             for p in batch
                         ],
                     )
@@ -308,26 +343,48 @@ class Room:
             if item.committed is not None and not item.committed.done():
                 item.committed.set_exception(exc)
 
-    async def restore(self, target: str, author_id: str) -> int:
+    async def restore(self, target: str, author_id: str, source: str | None = None) -> int:
         """Make the text equal to ``target`` with one ``restore`` event; return its seq.
 
-        The edit is computed against the text as it is now and goes through the
-        same commit-then-broadcast pipeline as a peer's update, so connected
-        clients see it live. History is never rewritten.
+        The edit is computed against the text as it is now, so history is never
+        rewritten and connected clients see the change live.
+        """
+        edit = ServerEdit("restore", author_id, source)
+        seq = await self.commit_edit(edit, lambda doc: replace_text(doc, target))
+        return self.seq if seq is None else seq  # an ``always`` edit has a seq
+
+    async def commit_edit(self, edit: ServerEdit, change: Callable[[Doc[Any]], None]) -> int | None:
+        """Run ``change`` on the document and commit what it did as ONE event.
+
+        The event goes through the same commit-then-broadcast pipeline as a
+        peer's update, so connected clients see it live once it is stored.
+
+        Returns:
+            The new event's seq, or None when ``change`` changed nothing and
+            ``edit.always`` is False (an ``always`` edit commits even empty).
+
+        Raises:
+            UpdateRejectedError: yrs refused the change (the room is poisoned
+                if yrs panicked part-way).
+            RoomClosedError: the room was closed.
         """
         self._require_open()
         self._captured.clear()
         try:
-            guarded(lambda: replace_text(self.doc, target))
+            guarded(lambda: change(self.doc))
         except UpdateRejectedError as exc:
             self._captured.clear()
             if exc.panicked:
-                self.poison(f"yrs panicked during a restore: {exc}")
+                self.poison(f"yrs panicked during a server edit: {exc}")
             raise
-        effective = merge_updates(*self._captured) if self._captured else EMPTY_UPDATE
-        self._captured.clear()
+        captured, self._captured = self._captured, []
+        if not captured and not edit.always:
+            return None
+        effective = merge_updates(*captured) if captured else EMPTY_UPDATE
         committed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(effective, author_id, None, "restore", committed))
+        self._pending.append(
+            _Pending(effective, edit.author_id, None, edit.kind, committed, edit.source, edit.meta)
+        )
         self._start_committer()
         return await committed
 

@@ -1,7 +1,7 @@
 // JSON over fetch with the bearer token, one transparent refresh on 401, and
 // the server's error envelope turned into an ApiError.
 
-import { clearSession, getSession, saveTokens } from './session.js'
+import { clearSession, getSession, onSessionChange, saveTokens } from './session.js'
 
 export class ApiError extends Error {
   constructor (status, code, message, details = {}) {
@@ -53,6 +53,31 @@ async function doRefresh () {
     // Network trouble: keep the session, the caller reports the failure.
   }
   return false
+}
+
+// Refresh when four fifths of the access token's life are gone: the WebSocket
+// reconnects with whatever is current (token or cookie), and a stale one would
+// be refused.
+const REFRESH_AT = 0.8
+const MIN_REFRESH_DELAY_MS = 5000
+let refreshTimer = null
+
+function refreshWhenOnline () {
+  if (navigator.onLine) refreshTokens()
+  else window.addEventListener('online', () => refreshTokens(), { once: true })
+}
+
+/** Keep the session fresh: refresh the tokens (and cookie) before they expire. */
+export function keepSessionFresh () {
+  const schedule = (session) => {
+    clearTimeout(refreshTimer)
+    if (!session?.expiresAt) return
+    const lifetime = session.expiresAt - Date.now()
+    const delay = Math.max(MIN_REFRESH_DELAY_MS, lifetime * REFRESH_AT)
+    refreshTimer = setTimeout(refreshWhenOnline, delay)
+  }
+  schedule(getSession())
+  return onSessionChange(schedule)
 }
 
 /** fetch() with the bearer header, refreshing the token once if it has expired. */

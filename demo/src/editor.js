@@ -5,7 +5,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import { EditorView } from 'codemirror'
-import { Compartment, EditorState } from '@codemirror/state'
+import { Compartment, EditorState, Prec } from '@codemirror/state'
 import {
   crosshairCursor, drawSelection, dropCursor, highlightActiveLine, highlightActiveLineGutter,
   highlightSpecialChars, keymap, lineNumbers, rectangularSelection
@@ -18,6 +18,8 @@ import { highlightSelectionMatches, searchKeymap } from '@codemirror/search'
 import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap } from '@codemirror/autocomplete'
 import { python } from '@codemirror/lang-python'
 import { javascript } from '@codemirror/lang-javascript'
+import { trackConnection } from './connection.js'
+import { openLocalStore } from './local-store.js'
 import { getSession, onSessionChange } from './session.js'
 
 const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#0f9d9a', '#f032e6', '#9a6324']
@@ -52,12 +54,19 @@ const theme = EditorView.theme({
   '.cm-ySelectionCaretDot': { display: 'none' }
 })
 
+/** The WebSocket query: none when the session cookie authenticates, else the token. */
+function socketParams (session) {
+  return session.cookie ? {} : { token: session.accessToken }
+}
+
 /**
  * Open a document in `parent`.
  *
- * `on.status({state, code?, reason?})` reports the connection: "connecting",
- * "connected", "offline" or "closed"; `on.peers([{name, color}])` the other
- * people in the document. Returns `{view, provider, setReadOnly(bool), destroy()}`.
+ * `on.status({state, pending, code?, reason?})` reports the connection:
+ * "connecting", "connected", "offline" or "closed", and how many local edits
+ * the server has not received yet; `on.peers([{name, color}])` the other
+ * people in the document; `on.run()` is called for Ctrl+Enter (Cmd+Enter).
+ * Returns `{view, provider, text(), setReadOnly(bool), reconnect(), destroy()}`.
  */
 export function openEditor (parent, { document: doc, readOnly, on }) {
   const session = getSession()
@@ -68,28 +77,29 @@ export function openEditor (parent, { document: doc, readOnly, on }) {
   const ytext = ydoc.getText('content')
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
   const provider = new WebsocketProvider(`${scheme}://${location.host}/ws`, doc.id, ydoc, {
-    params: { token: session.accessToken },
+    params: socketParams(session),
     // Tabs of one browser may belong to different people (sessionStorage), so
     // every edit goes through the server, which checks each one's role.
-    disableBc: true
+    disableBc: true,
+    // Connect once the edits kept in this browser are loaded (or offline, never).
+    connect: false
   })
+  const store = openLocalStore(ydoc, session.user.id, doc.id, readOnly)
   const color = colorFor(session.user.id)
   provider.awareness.setLocalStateField('user', {
     name: session.user.display_name, color, colorLight: `${color}33`
   })
 
   // Reconnects (after 1012, a network blip) use whatever token is current.
-  const unsubscribe = onSessionChange((s) => { if (s) provider.params.token = s.accessToken })
-
-  provider.on('status', ({ status }) => {
-    // "connected" only once the first sync round trip is done.
-    if (status === 'connected') report({ state: provider.synced ? 'connected' : 'connecting' })
-    else if (status === 'disconnected') report({ state: 'offline' })
-    else report({ state: 'connecting' })
+  const unsubscribe = onSessionChange((s) => { if (s) provider.params = socketParams(s) })
+  const connection = trackConnection({
+    provider,
+    ydoc,
+    key: `${session.user.id}.${doc.id}`,
+    remoteOrigins: [provider, store.origin],
+    report
   })
-  provider.on('sync', (isSynced) => { if (isSynced) report({ state: 'connected' }) })
-  // y-websocket stops reconnecting after a 44xx close; the caller decides.
-  provider.on('closed', ({ code, reason }) => report({ state: 'closed', code, reason }))
+  store.ready.then(() => { if (!destroyed) connection.connect() })
 
   const reportPeers = () => {
     const peers = []
@@ -114,6 +124,9 @@ export function openEditor (parent, { document: doc, readOnly, on }) {
         indentOnInput(), syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
         bracketMatching(), closeBrackets(), autocompletion(), rectangularSelection(),
         crosshairCursor(), highlightActiveLine(), highlightSelectionMatches(),
+        // Above CodeMirror's own Mod-Enter (insert a blank line), which would
+        // otherwise add a line to the shared text on every run.
+        Prec.highest(keymap.of([{ key: 'Mod-Enter', run: () => { on.run(); return true } }])),
         keymap.of([
           ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...foldKeymap,
           ...completionKeymap, ...yUndoManagerKeymap, indentWithTab
@@ -135,12 +148,14 @@ export function openEditor (parent, { document: doc, readOnly, on }) {
       view.dispatch({ effects: editable.reconfigure(editableState(ro)) })
     },
     reconnect () {
-      provider.params.token = getSession().accessToken
-      provider.connect()
+      provider.params = socketParams(getSession())
+      connection.connect()
     },
     destroy () {
       destroyed = true
       unsubscribe()
+      connection.destroy()
+      store.destroy()
       provider.awareness.off('change', reportPeers)
       provider.destroy()
       view.destroy()

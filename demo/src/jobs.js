@@ -1,5 +1,6 @@
 // Run a document: submit a job, then follow its event stream (falling back
-// to polling) and report to an output view.
+// to polling) and report to an output view. Runs that others start are
+// followed the same way.
 
 import { api, authorizedFetch } from './api.js'
 import { readEvents } from './sse.js'
@@ -7,13 +8,23 @@ import { readEvents } from './sse.js'
 const FINISHED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'error'])
 
 /**
- * Submit the document's current text as a job and follow it to the end.
+ * Submit the document's current text as a job and follow it to the end;
+ * `by` is the submitting user's id.
  *
  * `view` receives: started(job), status(status), output(stream, text),
  * finished(job). Returns `{id, cancel(), stop()}` right after submission.
  */
-export async function runDocument (documentId, view) {
+export async function runDocument (documentId, view, { by } = {}) {
   const job = await api('POST', '/api/jobs', { document_id: documentId })
+  // Whoever submits it started it, whether or not the server's answer says so.
+  return followJob({ ...job, submitted_by: job.submitted_by ?? by }, view)
+}
+
+/**
+ * Follow a job someone (maybe someone else) started, to the end, reporting to
+ * `view` as `runDocument` does. Returns `{id, cancel(), stop()}`.
+ */
+export function followJob (job, view) {
   const aborter = new AbortController()
   view.started(job)
   follow(job.id, view, aborter.signal).catch((error) => {

@@ -2,14 +2,20 @@
 // Navigation lives in the URL hash (#/projects/P/documents/D), so a reload or
 // a shared link opens the same document.
 
-import { api, ApiError, refreshTokens } from './api.js'
+import { api, ApiError, keepSessionFresh, refreshTokens } from './api.js'
 import { $, h, onSubmit, show, toast } from './dom.js'
 import { colorFor, openEditor } from './editor.js'
-import { runDocument } from './jobs.js'
+import { openHistory } from './history.js'
+import { followJob, runDocument } from './jobs.js'
+import { acceptPendingInvite, resetInviteForm, setupInviteForm, takeInviteFromUrl } from './invites.js'
+import { followEvents } from './live.js'
 import { renderMembers, setupMemberForm } from './members.js'
-import { clearSession, getSession, onSessionChange, saveTokens } from './session.js'
+import { jobStatus, outputView, resetOutput, starterId } from './output.js'
+import { clearSession, dropCookie, getSession, onSessionChange, saveTokens } from './session.js'
 
-const state = { projects: [], project: null, documents: [], document: null, editor: null, job: null }
+const state = {
+  projects: [], project: null, documents: [], document: null, members: [], editor: null, job: null, live: null, submitting: false
+}
 
 const CLOSE_MESSAGES = {
   4400: 'the server could not read a message',
@@ -23,6 +29,8 @@ const CLOSE_MESSAGES = {
 // --- signing in -------------------------------------------------------------
 
 function showAuth (message) {
+  state.live?.stop()
+  state.live = null
   closeDocument()
   state.project = null
   show($('#app-view'), false)
@@ -77,7 +85,18 @@ async function showApp () {
   show(who)
   show($('#logout'))
   await loadProjects()
+  await joinInvitedProject()
   await route()
+  state.live?.stop()
+  state.live = followEvents({ onEvent: liveEvent, onOpen: () => refreshLists().catch(reportError) })
+}
+
+/** Accept an invitation link opened before (or instead of) signing in, and open the project. */
+async function joinInvitedProject () {
+  const project = await acceptPendingInvite()
+  if (!project) return
+  await loadProjects()
+  location.hash = `#/projects/${project.id}`
 }
 
 async function loadProjects () {
@@ -85,9 +104,28 @@ async function loadProjects () {
   renderProjects()
 }
 
+/** The names that occur more than once in `items`. */
+function repeatedNames (items) {
+  const seen = new Set()
+  const repeated = new Set()
+  for (const { name } of items) (seen.has(name) ? repeated : seen).add(name)
+  return repeated
+}
+
+/**
+ * A list entry's link: the name, and where two entries share it (a fork, a
+ * second "main.py") a short id suffix, with the creation time as a tooltip.
+ */
+function entryLink (href, item, repeated) {
+  const created = item.created_at ? `created ${new Date(item.created_at).toLocaleString()}` : ''
+  const suffix = repeated.has(item.name) ? h('span', { class: 'id-suffix' }, ` #${item.id.slice(0, 6)}`) : null
+  return h('a', { href, title: created }, item.name, suffix)
+}
+
 function renderProjects () {
-  const items = state.projects.map((p) => h('li', { class: p.id === state.project?.id ? 'active' : '' },
-    h('a', { href: `#/projects/${p.id}` }, p.name),
+  const repeated = repeatedNames(state.projects)
+  const items = state.projects.map((p) => h('li', { class: p.id === state.project?.id ? 'active' : '', dataset: { id: p.id } },
+    entryLink(`#/projects/${p.id}`, p, repeated),
     h('span', { class: `role ${p.role}` }, p.role)))
   $('#projects').replaceChildren(...items)
   show($('#no-projects'), state.projects.length === 0)
@@ -95,8 +133,9 @@ function renderProjects () {
 
 function renderDocuments () {
   const { project, documents } = state
-  const items = documents.map((d) => h('li', { class: d.id === state.document?.id ? 'active' : '' },
-    h('a', { href: `#/projects/${project.id}/documents/${d.id}` }, d.name),
+  const repeated = repeatedNames(documents)
+  const items = documents.map((d) => h('li', { class: d.id === state.document?.id ? 'active' : '', dataset: { id: d.id } },
+    entryLink(`#/projects/${project.id}/documents/${d.id}`, d, repeated),
     h('span', { class: 'lang' }, d.language)))
   $('#documents').replaceChildren(...items)
   $('#documents-title').textContent = project.name
@@ -142,7 +181,8 @@ async function selectProject (projectId) {
   ])
   state.project = project
   state.documents = documents.items
-  await renderMembers(project, getSession().user)
+  resetInviteForm(project)
+  state.members = await renderMembers(project, getSession().user)
 }
 
 function setupForms () {
@@ -167,6 +207,7 @@ function setupForms () {
     location.hash = `#/projects/${project.id}/documents/${doc.id}`
   })
   setupMemberForm(() => ({ project: state.project, me: getSession().user }))
+  setupInviteForm(() => ({ project: state.project }))
 }
 
 // --- the open document --------------------------------------------------------
@@ -181,12 +222,13 @@ async function selectDocument (documentId) {
   $('#run').disabled = !canRun()
   $('#run').title = doc.language === 'text' ? 'Plain text cannot be run'
     : readOnly ? 'Viewers cannot run code' : 'Run the current text (Ctrl+Enter)'
-  resetOutput()
+  resetOutputPane()
   state.editor = openEditor($('#editor'), {
     document: doc,
     readOnly,
-    on: { status: (s) => connectionChanged(doc, s), peers: renderPeers }
+    on: { status: (s) => connectionChanged(doc, s), peers: renderPeers, run }
   })
+  state.history = openHistory($('#history'), { document: doc, canWrite: !readOnly })
 }
 
 function closeDocument () {
@@ -194,6 +236,8 @@ function closeDocument () {
   state.job = null
   state.editor?.destroy()
   state.editor = null
+  state.history?.destroy()
+  state.history = null
   state.document = null
   $('#editor').replaceChildren()
   renderPeers([])
@@ -217,17 +261,32 @@ function setConnection (kind, text, { reconnect = false } = {}) {
 
 let lastAuthRetry = 0
 
-async function connectionChanged (doc, { state: s, code, reason }) {
+function unsaved (pending) {
+  return pending === 1 ? '1 edit not yet saved' : `${pending} edits not yet saved`
+}
+
+async function connectionChanged (doc, { state: s, code, reason, pending }) {
   if (doc !== state.document) return
   const readOnly = state.project?.role === 'viewer'
+  const waiting = pending > 0 ? ` · ${unsaved(pending)}` : ''
+  $('#conn').dataset.pending = String(pending || 0)
   if (s === 'connected') return setConnection('connected', readOnly ? 'Connected (read-only)' : 'Connected')
-  if (s === 'connecting') return setConnection('connecting', 'Connecting…')
-  if (s === 'offline') return setConnection('offline', 'Offline, reconnecting…')
+  if (s === 'connecting') return setConnection('connecting', `Connecting…${waiting}`)
+  if (s === 'offline') {
+    const text = navigator.onLine ? 'Offline, reconnecting…' : 'Offline: your edits are kept in this browser'
+    return setConnection('offline', text + waiting)
+  }
   // Closed by the server with a 44xx code: y-websocket will not retry by itself.
   if (code === 4401 && Date.now() - lastAuthRetry > 10000) {
     lastAuthRetry = Date.now()
     setConnection('connecting', 'Renewing session…')
     if (await refreshTokens()) return state.editor?.reconnect()
+  }
+  // Refused with a fresh cookie: this server does not take it on the
+  // WebSocket, so go back to the token in the URL.
+  if (code === 4401 && getSession()?.cookie) {
+    dropCookie()
+    return state.editor?.reconnect()
   }
   if (code === 4401) return showAuth('Your session has expired. Sign in again.')
   if (code === 4403 && await checkAccess()) return
@@ -275,8 +334,89 @@ async function recheckAccess () {
   state.document = null
   await selectDocument(documentId)
   renderDocuments()
-  await renderMembers(project, getSession().user)
+  state.members = await renderMembers(project, getSession().user)
   return true
+}
+
+// --- live updates --------------------------------------------------------------
+
+/** Re-read the lists after a (re)connect of the event stream: events may have been missed. */
+async function refreshLists () {
+  await loadProjects()
+  await refreshProject()
+}
+
+/** Re-read the open project's documents and members (the project may be gone). */
+async function refreshProject () {
+  const project = state.project
+  if (!project || state.lostAccess) return
+  let documents
+  try {
+    documents = await api('GET', `/api/projects/${project.id}/documents`)
+  } catch (error) {
+    // No longer a member: checkAccess() says so and keeps the text on screen.
+    if (error instanceof ApiError && error.status === 404) return checkAccess()
+    throw error
+  }
+  if (project !== state.project) return
+  state.documents = documents.items
+  renderDocuments()
+  state.members = await renderMembers(project, getSession().user)
+}
+
+// Several events in a row (a fork creates many documents) cause one re-read.
+function debounced (fn, ms = 100) {
+  let timer = null
+  return () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => fn().catch(reportError), ms)
+  }
+}
+const projectsChanged = debounced(loadProjects)
+const projectChanged = debounced(refreshProject)
+
+/**
+ * One event from /api/events. Lists are re-read rather than patched from the
+ * event's data: the REST answer also carries our role and stays the one
+ * source of what the lists show.
+ */
+function liveEvent (name, data) {
+  const [kind] = name.split('.')
+  if (kind === 'project') return projectEvent(name, data)
+  if (kind === 'member') return memberEvent(data)
+  if (kind === 'document') return documentEvent(name, data)
+  if (name === 'job.started') return jobStarted(data)
+}
+
+function projectEvent (name, project) {
+  projectsChanged()
+  if (project.id !== state.project?.id) return
+  if (name === 'project.deleted') {
+    toast(`${state.project.name} was deleted.`)
+    location.hash = ''
+  } else {
+    // A rename: the heading of the documents list shows the name too.
+    if (typeof project.name === 'string') state.project = { ...state.project, name: project.name }
+    projectChanged()
+  }
+}
+
+function memberEvent (member) {
+  // Whoever the member is, our list may change (a project shared with us, or
+  // taken away); re-reading it is one cheap request.
+  projectsChanged()
+  if (member.project_id !== state.project?.id) return
+  projectChanged()
+  checkAccess().catch(reportError)
+}
+
+function documentEvent (name, doc) {
+  if (doc.project_id !== state.project?.id) return
+  projectChanged()
+  if (name === 'document.deleted' && doc.id === state.document?.id) {
+    toast(`${state.document.name} was deleted.`, 'error')
+    location.hash = `#/projects/${state.project.id}`
+  }
 }
 
 // --- running code -------------------------------------------------------------
@@ -300,58 +440,23 @@ async function settle (doc, editor) {
   }
 }
 
-function resetOutput () {
-  const hint = canRun() ? 'Press Run (Ctrl+Enter) to run this document; its output appears here.'
+function resetOutputPane () {
+  resetOutput(canRun() ? 'Press Run (Ctrl+Enter) to run this document; its output appears here.'
     : state.project?.role === 'viewer' ? 'As a viewer you can follow along, but not edit or run.'
-      : 'Plain text documents cannot be run.'
-  $('#output').replaceChildren(h('span', { class: 'muted' }, hint))
-  $('#job-status').textContent = ''
-  $('#job-status').className = 'job-status'
-  show($('#cancel-job'), false)
+      : 'Plain text documents cannot be run.')
 }
 
-function jobStatus (status, detail = '') {
-  const box = $('#job-status')
-  box.textContent = status.replace('_', ' ') + detail
-  box.className = `job-status ${status}`
-  box.dataset.status = status
+/** A run of the open document started by someone else: follow it too. */
+function jobStarted (job) {
+  if (job.document_id !== state.document?.id || job.id === state.job?.id) return
+  const id = starterId(job)
+  // Our own run is followed by run(); its event may arrive before the POST answers.
+  if (id === getSession()?.user.id || (!id && state.submitting)) return
+  state.job?.stop()
+  state.job = followJob(job, output)
 }
 
-const outputView = {
-  started (job) {
-    resetOutput()
-    $('#output').replaceChildren()
-    jobStatus(job.status)
-    show($('#cancel-job'))
-  },
-  status (status) {
-    jobStatus(status)
-  },
-  output (stream, text) {
-    $('#output').append(h('span', { class: stream }, text))
-  },
-  finished (job) {
-    const parts = []
-    if (job.exit_code !== null && job.exit_code !== undefined) parts.push(`exit ${job.exit_code}`)
-    if (job.duration_ms !== null && job.duration_ms !== undefined) parts.push(`${job.duration_ms} ms`)
-    if (job.truncated) parts.push('output truncated')
-    jobStatus(job.status, parts.length ? ` · ${parts.join(' · ')}` : '')
-    // The final record holds everything, whatever the stream delivered.
-    const out = $('#output')
-    out.replaceChildren()
-    if (job.stdout) out.append(h('span', { class: 'stdout' }, job.stdout))
-    if (job.stderr) out.append(h('span', { class: 'stderr' }, job.stderr))
-    if (job.error) out.append(h('span', { class: 'stderr' }, job.error))
-    if (!out.childNodes.length) out.append(h('span', { class: 'muted' }, '(no output)'))
-    show($('#cancel-job'), false)
-    $('#run').disabled = !canRun()
-  },
-  failed (error) {
-    jobStatus('error', `: ${error.describe ? error.describe() : error.message}`)
-    show($('#cancel-job'), false)
-    $('#run').disabled = !canRun()
-  }
-}
+const output = outputView(() => ({ canRun: canRun(), members: state.members }))
 
 async function run () {
   const { document: doc, editor } = state
@@ -359,18 +464,22 @@ async function run () {
   state.job?.stop()
   $('#run').disabled = true
   jobStatus('submitting')
+  state.submitting = true
   try {
     await settle(doc, editor)
     if (doc !== state.document) return
-    state.job = await runDocument(doc.id, outputView)
+    state.job = await runDocument(doc.id, output, { by: getSession().user.id })
   } catch (error) {
-    outputView.failed(error)
+    output.failed(error)
+  } finally {
+    state.submitting = false
   }
 }
 
 function watchAccess () {
   const check = () => {
-    if (document.visibilityState === 'visible') checkAccess().catch(() => {})
+    // Offline the request can only fail; the reconnect re-checks access anyway.
+    if (document.visibilityState === 'visible' && navigator.onLine) checkAccess().catch(() => {})
   }
   setInterval(check, 5000)
   window.addEventListener('focus', check)
@@ -385,7 +494,10 @@ function setupRun () {
       toast(error.describe(), 'error')
     }
   })
+  // Outside the editor; inside, the editor's own keymap runs it and marks the
+  // event as handled.
   document.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented) return
     if ((event.ctrlKey || event.metaKey) && event.key === 'Enter') {
       event.preventDefault()
       run()
@@ -400,11 +512,13 @@ async function start () {
   setupForms()
   setupRun()
   watchAccess()
+  keepSessionFresh()
   onSessionChange((session) => {
     if (!session) showAuth('You are signed out.')
   })
-  window.addEventListener('hashchange', () => route().catch(reportError))
-  if (!getSession()) return showAuth()
+  window.addEventListener('hashchange', () => onHashChange().catch(reportError))
+  const invited = takeInviteFromUrl()
+  if (!getSession()) return showAuth(invited ? INVITED_MESSAGE : undefined)
   try {
     // Checks the stored token (and refreshes it) before anything else.
     await api('GET', '/api/auth/me')
@@ -412,6 +526,14 @@ async function start () {
   } catch (error) {
     reportError(error)
   }
+}
+
+const INVITED_MESSAGE = 'You have been invited to a project: sign in, or create an account, to join it.'
+
+async function onHashChange () {
+  if (!takeInviteFromUrl()) return route()
+  if (getSession()) return joinInvitedProject()
+  showAuth(INVITED_MESSAGE)
 }
 
 function reportError (error) {

@@ -6,13 +6,14 @@ import { $, h, onSubmit, show, toast } from './dom.js'
 
 const ROLES = ['editor', 'viewer']
 
-/** Fill the members panel for `project`; `me` is the signed-in user. */
+/** Fill the members panel for `project`; `me` is the signed-in user. Resolves to the members. */
 export async function renderMembers (project, me) {
   const list = $('#members')
   const isOwner = project.role === 'owner'
   const { items } = await api('GET', `/api/projects/${project.id}/members`)
   list.replaceChildren(...items.map((member) => memberRow(project, member, me, isOwner)))
   show($('#add-member'), isOwner)
+  return items
 }
 
 function memberRow (project, member, me, isOwner) {

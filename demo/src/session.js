@@ -15,14 +15,39 @@ function load () {
   }
 }
 
-/** The current session `{user, accessToken, refreshToken}`, or null. */
+/**
+ * The current session `{user, accessToken, refreshToken, expiresAt, cookie}`,
+ * or null. `expiresAt` is when the access token expires (ms since the epoch);
+ * `cookie` is true when the server also keeps the session in an HttpOnly
+ * cookie, which the WebSocket and EventSource then rely on instead of a token
+ * in the URL.
+ */
 export function getSession () {
   return current
 }
 
 /** Store the answer of register, login or refresh. */
-export function saveTokens ({ user, access_token: accessToken, refresh_token: refreshToken }) {
-  current = { user: user || current?.user, accessToken, refreshToken }
+export function saveTokens (answer) {
+  const { user, access_token: accessToken, refresh_token: refreshToken, expires_in: expiresIn } = answer
+  const expiresAt = Number.isFinite(expiresIn) ? Date.now() + expiresIn * 1000 : null
+  current = { user: user || current?.user, accessToken, refreshToken, expiresAt, cookie: setsCookie(answer) }
+  sessionStorage.setItem(KEY, JSON.stringify(current))
+  listeners.forEach((fn) => fn(current))
+}
+
+/**
+ * Whether the server says it set the session cookie: a `session_cookie: true`
+ * (or `cookie: true`) in the answer. Without it the page authenticates its
+ * WebSocket with `?token=`, which works with every server version.
+ */
+function setsCookie (answer) {
+  return answer.session_cookie === true || answer.cookie === true
+}
+
+/** Stop relying on the cookie (the server refused a connection that used it). */
+export function dropCookie () {
+  if (!current?.cookie) return
+  current = { ...current, cookie: false }
   sessionStorage.setItem(KEY, JSON.stringify(current))
   listeners.forEach((fn) => fn(current))
 }

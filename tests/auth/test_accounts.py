@@ -34,8 +34,16 @@ async def _login(client: Client, email: str, password: str = PASSWORD) -> Any:
 async def test_register_answers_user_and_tokens(client: Client) -> None:
     email = unique_email()
     body = await register(client, email.upper(), display_name="  Ada Lovelace ")
-    assert set(body) == {"user", "access_token", "refresh_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "user",
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+        "session_cookie",
+    }
     assert body["token_type"] == "bearer"
+    assert body["session_cookie"] is True
     assert body["expires_in"] == 900
     user = body["user"]
     assert set(user) == {"id", "email", "display_name", "created_at"}

@@ -39,7 +39,11 @@ from webcore.validation import body
 pytestmark = pytest.mark.timeout(60)
 
 # POST/PUT/PATCH routes of the public API that take no body.
-BODYLESS = {("POST", "/api/jobs/{job_id}/cancel")}
+BODYLESS = {
+    ("POST", "/api/jobs/{job_id}/cancel"),
+    ("POST", "/api/documents/{doc_id}/undelete"),
+    ("POST", "/api/invites/{token}/accept"),
+}
 # Every public REST route (operations and the demo page aside).
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/register"),

@@ -18,20 +18,20 @@ import aiohttp
 import pytest
 
 from collab.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from tests.services import free_port
 from tests.support.nodes import node_environment, running_node
 
 SECRET = "k" * 48
 
 
-def serve_fails(env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    """Run ``collab serve`` and return its exit code and stderr; it must not start."""
-    # Should the configuration wrongly pass, the node fails fast on a busy port
-    # (with a message that names no variable) instead of serving until the timeout.
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        return _run_serve(env, cwd, port)
+def serve_fails(env: dict[str, str], cwd: Path, port: int | None = None) -> tuple[int, str]:
+    """Run ``collab serve`` and return its exit code and stderr; it must not start.
+
+    The port is free unless given: ``serve`` binds it before opening the
+    database, so a busy port would hide a database failure. A node that
+    wrongly starts runs into ``_run_serve``'s timeout.
+    """
+    return _run_serve(env, cwd, free_port() if port is None else port)
 
 
 def _run_serve(env: dict[str, str], cwd: Path, port: int) -> tuple[int, str]:
@@ -67,6 +67,12 @@ def test_defaults_match_the_documentation() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.node_id == f"{socket.gethostname()}-{os.getpid()}"
     assert settings.data_dir == Path("data")
+    assert settings.trash_days == 30
+
+
+def test_trash_days_is_read() -> None:
+    assert Settings.from_env({"COLLAB_TRASH_DAYS": "7"}).trash_days == 7
+    assert Settings.from_env({"COLLAB_TRASH_DAYS": "0.5"}).trash_days == 0.5
 
 
 def test_every_documented_variable_is_read() -> None:
@@ -131,12 +137,29 @@ def test_empty_values_mean_unset() -> None:
         ("COLLAB_JOB_CONCURRENCY", "many"),
         ("COLLAB_UPDATES_PER_SECOND", "0.5"),
         ("COLLAB_UPDATE_BURST", "0"),
+        ("COLLAB_TRASH_DAYS", "-1"),
+        ("COLLAB_TRASH_DAYS", "forever"),
+        ("COLLAB_ALLOWED_ORIGINS", "*"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://*.example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "ftp://example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://example.com/app"),
+        ("COLLAB_ALLOWED_ORIGINS", "example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://user@example.com"),
+        ("COLLAB_ALLOWED_ORIGINS", "https://example.com:0"),
     ],
 )
 def test_malformed_values_name_the_variable(name: str, value: str) -> None:
     env = {"COLLAB_DATABASE_URL": "postgresql://u@db/collab", name: value}
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
+
+
+def test_allowed_origins_default_to_none_and_are_normalised() -> None:
+    assert Settings.from_env({}).allowed_origins == ()
+    settings = Settings.from_env(
+        {"COLLAB_ALLOWED_ORIGINS": " https://App.Example.com/ , http://localhost:5173,,"}
+    )
+    assert settings.allowed_origins == ("https://app.example.com", "http://localhost:5173")
 
 
 def test_redis_with_sqlite_is_refused() -> None:

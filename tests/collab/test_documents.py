@@ -112,7 +112,9 @@ async def test_create_rejects_invalid_fields(
     assert count == 1
 
 
-async def test_delete_removes_the_log(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_delete_moves_the_document_to_the_trash(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deleted: list[list[str]] = []
 
     async def record(self: AccessChanges, doc_ids: list[str]) -> None:
@@ -124,7 +126,9 @@ async def test_delete_removes_the_log(client: Client, monkeypatch: pytest.Monkey
     assert response.status == 204
     assert deleted == [[team.doc_id]]
     db = client.app[DATABASE]
-    assert await db.fetchval("SELECT count(*) FROM doc_heads") == 0
+    # The log waits in the trash with the document (see tests/history/test_trash.py).
+    assert await db.fetchval("SELECT count(*) FROM doc_heads") == 1
+    assert await db.fetchval("SELECT count(*) FROM doc_trash") == 1
     gone = await client.get(f"/api/documents/{team.doc_id}", headers=team.owner.headers)
     await assert_error(gone, 404, "not_found")
     again = await client.delete(f"/api/documents/{team.doc_id}", headers=team.owner.headers)

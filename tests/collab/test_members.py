@@ -67,12 +67,14 @@ async def test_add_member_by_email_in_any_case(client: Client) -> None:
     assert (await visible.json())["role"] == "viewer"
 
 
-async def test_add_unknown_email_is_404_user_not_found(client: Client) -> None:
+async def test_add_unknown_email_creates_an_invite(client: Client) -> None:
     team = await create_team(client)
+    email = unique_email()
     response = await client.post(
-        _members(team), json={"email": unique_email(), "role": "editor"}, headers=team.owner.headers
+        _members(team), json={"email": email, "role": "editor"}, headers=team.owner.headers
     )
-    await assert_error(response, 404, "user_not_found")
+    assert response.status == 201
+    assert (await response.json())["invite"]["email"] == email
 
 
 @pytest.mark.parametrize("who", ["viewer", "owner"])

@@ -4,173 +4,31 @@ A real ``collab serve`` process serves the committed bundle; Playwright drives
 Debian's Chromium (never a downloaded browser). Two browser contexts are two
 people with their own sessionStorage: they edit one document together, see
 each other's cursors, run it, and one loses access.
-
-Where /usr/bin/chromium is missing the browser tests are skipped, except under
-CI=true or COLLAB_REQUIRE_SERVICES=1, where that fails the run.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
-from playwright.async_api import expect as pw_expect
+from playwright.async_api import Browser
 
 from collab.api.demo import STATIC_DIR
-from tests.services import services_required
-from tests.support.nodes import REPO_ROOT, RunningNode, running_node
+from tests.e2e.people import (
+    WAIT_MS,
+    Person,
+    expect,
+    log_in_ui,
+    register_api,
+    register_in_ui,
+    token_of,
+    wait_connected,
+)
+from tests.support.nodes import REPO_ROOT, RunningNode
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-CHROMIUM = Path(os.environ.get("COLLAB_TEST_CHROMIUM", "/usr/bin/chromium"))
-# As root in a container, without a GPU, and without Chromium phoning home
-# (the machine's closed network refuses those connections noisily).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SECRET = "e2e-demo-secret-0123456789abcdef0123456789"
-PASSWORD = "correct horse battery"
-WAIT_MS = 15_000
-
-# The editor's text without widgets: remote cursors put their name labels
-# inside the lines, and those are not part of the document.
-EDITOR_TEXT_JS = """() => Array.from(document.querySelectorAll('#editor .cm-line'), (line) => {
-  const copy = line.cloneNode(true)
-  copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer').forEach((n) => n.remove())
-  return copy.textContent
-}).join('\\n')"""
-
-
-def expect(target: Any) -> Any:
-    """Playwright's ``expect`` (untyped here: playwright is not type-checked)."""
-    return pw_expect(target)
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[RunningNode]:
-    """One server on a fresh SQLite database."""
-    env = {"COLLAB_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "COLLAB_JWT_SECRET": SECRET}
-    async with running_node(env, workdir=tmp_path / "node") as running:
-        yield running
-
-
-def require_chromium() -> None:
-    """Skip without Chromium, or fail when services are required."""
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if services_required():
-        pytest.fail(f"{message}; required under CI=true or COLLAB_REQUIRE_SERVICES=1")
-    pytest.skip(message)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Headless Debian Chromium."""
-    require_chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-class Person:
-    """One browser context (own sessionStorage) with one page, and its console errors."""
-
-    def __init__(self, context: BrowserContext, page: Page) -> None:
-        self.context = context
-        self.page = page
-        self.errors: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"console error: {message.text} ({message.location.get('url')})")
-
-    @classmethod
-    async def open(cls, browser: Browser, node: RunningNode) -> Person:
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        person = cls(context, await context.new_page())
-        await person.page.goto(f"{node.url}/")
-        return person
-
-    async def editor_text(self) -> str:
-        text: str = await self.page.evaluate(EDITOR_TEXT_JS)
-        return text
-
-    async def wait_for_text(self, expected: str) -> None:
-        """Wait until the editor shows exactly ``expected``."""
-        await self.page.wait_for_function(
-            f"(expected) => ({EDITOR_TEXT_JS})() === expected", arg=expected, timeout=WAIT_MS
-        )
-
-    async def type_at_end(self, text: str) -> None:
-        """Click into the editor, go to the end of the document and type."""
-        await self.page.locator("#editor .cm-content").click()
-        await self.page.keyboard.press("Control+End")
-        await self.page.keyboard.type(text, delay=15)
-        # Close an autocompletion popup, so that a later Enter is a newline.
-        await self.page.keyboard.press("Escape")
-
-
-async def register_in_ui(person: Person, email: str, name: str) -> None:
-    page = person.page
-    await page.get_by_role("tab", name="Create account").click()
-    form = page.locator("#register-form")
-    await form.get_by_label("Display name").fill(name)
-    await form.get_by_label("Email").fill(email)
-    await form.get_by_label("Password").fill(PASSWORD)
-    await form.get_by_role("button", name="Create account").click()
-    await expect(page.locator("#whoami")).to_have_text(name, timeout=WAIT_MS)
-
-
-async def log_in_ui(person: Person, email: str, name: str) -> None:
-    form = person.page.locator("#login-form")
-    await form.get_by_label("Email").fill(email)
-    await form.get_by_label("Password").fill(PASSWORD)
-    await form.get_by_role("button", name="Sign in").click()
-    await expect(person.page.locator("#whoami")).to_have_text(name, timeout=WAIT_MS)
-
-
-async def register_api(
-    http: aiohttp.ClientSession, node: RunningNode, email: str, name: str
-) -> None:
-    body = {"email": email, "password": PASSWORD, "display_name": name}
-    async with http.post(f"{node.url}/api/auth/register", json=body) as response:
-        assert response.status == 201, await response.text()
-
-
-async def token_of(http: aiohttp.ClientSession, node: RunningNode, email: str) -> str:
-    body = {"email": email, "password": PASSWORD}
-    async with http.post(f"{node.url}/api/auth/login", json=body) as response:
-        assert response.status == 200, await response.text()
-        token: str = (await response.json())["access_token"]
-        return token
-
-
-async def wait_connected(person: Person) -> None:
-    await expect(person.page.locator("#conn")).to_have_attribute(
-        "data-state", "connected", timeout=WAIT_MS
-    )
 
 
 # --- the page itself ----------------------------------------------------------------

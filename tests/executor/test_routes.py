@@ -45,6 +45,7 @@ async def test_inline_python_succeeds_with_its_output(client: Client, team: Seed
     assert set(done) == {
         "id", "project_id", "document_id", "seq", "language", "status", "exit_code", "stdout",
         "stderr", "truncated", "duration_ms", "created_at", "started_at", "finished_at", "error",
+        "output",
     }  # fmt: skip
 
 

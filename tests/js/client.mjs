@@ -34,8 +34,11 @@ const clients = new Map()
  * One scripted editor: a document, its provider and what happened to its connection.
  */
 class Client {
-  constructor (id, { url, doc, token, params, clientId }) {
+  constructor (id, { url, doc, token, params, clientId, headers }) {
     this.id = id
+    // HTTP headers of the upgrade (Cookie, Origin), as a browser would send them; the
+    // `set_headers` command changes them for the next reconnect.
+    this.headers = headers || {}
     this.ydoc = new Y.Doc()
     if (clientId != null) {
       this.ydoc.clientID = clientId
@@ -105,7 +108,7 @@ class Client {
 /** A `ws` WebSocket class that counts connection attempts, to prove there is no retry loop. */
 const countingWebSocket = (client) => class CountingWebSocket extends WebSocket {
   constructor (url, protocols) {
-    super(url, protocols)
+    super(url, protocols, { headers: { ...client.headers } })
     client.attempts++
   }
 }
@@ -214,7 +217,8 @@ const connect = async (msg) => {
     doc: msg.doc,
     token: msg.token,
     params: msg.params,
-    clientId: msg.client_id
+    clientId: msg.client_id,
+    headers: msg.headers
   })
   clients.set(msg.id, client)
   return syncOrClose(client, timeoutOf(msg), Boolean(msg.keep_trying))
@@ -227,6 +231,14 @@ const reconnect = async (msg) => {
   }
   client.terminalClose = null
   return syncOrClose(client, timeoutOf(msg), Boolean(msg.keep_trying))
+}
+
+const setHeaders = async (msg) => {
+  if (msg.headers == null || typeof msg.headers !== 'object') {
+    throw new CommandError('missing object field headers')
+  }
+  getClient(msg.id).headers = { ...msg.headers }
+  return { ok: true }
 }
 
 const disconnect = async (msg) => {
@@ -416,6 +428,7 @@ const COMMANDS = {
   ping,
   connect,
   reconnect,
+  set_headers: setHeaders,
   disconnect,
   insert,
   delete: remove,

@@ -2,7 +2,7 @@
 
 Convergence is checked three ways: every client shows the same text, the REST
 content equals it, and the event log rebuilt with pycrdt and with the
-JavaScript Yjs (pitfall 3: pycrdt can diverge on out-of-order input) equals it.
+JavaScript Yjs (pycrdt can diverge from Yjs on out-of-order input) equals it.
 """
 
 from __future__ import annotations

@@ -313,6 +313,7 @@ class YjsClients:
         client_id: int | None = None,
         keep_trying: bool = False,
         within: float = 10.0,
+        headers: Mapping[str, str] | None = None,
     ) -> ConnectResult:
         """Create client ``cid`` and connect it to ``{url}/{doc}?token=...``.
 
@@ -330,8 +331,12 @@ class YjsClients:
             client_id: Fixed Yjs clientID (default: random, as in a browser).
             keep_trying: Keep reconnecting after non-permanent closes.
             within: Seconds to wait for the first sync.
+            headers: HTTP headers of every upgrade (``Cookie``, ``Origin``), as a
+                browser sends them.
         """
         fields: dict[str, Any] = {"url": url, "doc": doc, "within": within}
+        if headers:
+            fields["headers"] = dict(headers)
         if token is not None:
             fields["token"] = token
         if params:
@@ -348,6 +353,10 @@ class YjsClients:
         """Bring a disconnected client back online and wait for it to sync."""
         fields: dict[str, Any] = {"within": within, "keep_trying": keep_trying}
         return _connect_result(await self._connect_request("reconnect", cid, fields))
+
+    async def set_headers(self, cid: str, headers: Mapping[str, str]) -> None:
+        """Replace the HTTP headers the client's next upgrades send (a renewed cookie)."""
+        await self.call("set_headers", cid, headers=dict(headers))
 
     async def _connect_request(self, cmd: str, cid: str, fields: dict[str, Any]) -> Reply:
         reply = await self.request(cmd, cid, **fields)

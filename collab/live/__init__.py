@@ -1,0 +1,1 @@
+"""Live lists: project, member, document and job changes pushed to each member's browser."""
