@@ -8,6 +8,7 @@
 #   make bench      every benchmark scenario vs the stock y-websocket server;
 #                   writes docs/benchmarks.md (needs Postgres, Redis, Node.js)
 #   make bench-quick  the same at smoke sizes, report in a temporary directory
+#   make bench-capacity  connections, idle rooms, keep-alive, log size (JSON lines)
 #   make clean      remove the virtual environment, caches and the npm packages
 #
 # Extra pytest arguments: make test ARGS="-k readyz -x"
@@ -33,7 +34,7 @@ NPM_LOCKS := $(wildcard $(addsuffix /package-lock.json,$(NPM_DIRS)))
 JS_DEPS := $(if $(HAVE_NODE),$(NPM_LOCKS:/package-lock.json=/node_modules/.installed))
 
 .PHONY: run install install-dev js-deps test lint format format-check typecheck check clean \
-	bench bench-quick
+	bench bench-quick bench-capacity
 
 run: $(RUNTIME_STAMP)
 	$(BIN)/collab migrate
@@ -70,6 +71,13 @@ bench: $(DEV_STAMP) js-deps
 
 bench-quick: $(DEV_STAMP) js-deps
 	$(BIN)/python -m bench.suite --quick --out "$$(mktemp -d)/benchmarks.md"
+
+# Capacity scenarios (idle connections and reconnect storms against the stock
+# server, idle rooms, keep-alive, log and snapshot sizes): JSON lines on stdout.
+CAPACITY := capacity_connections capacity_idle_rooms capacity_log capacity_keepalive
+
+bench-capacity: $(DEV_STAMP) js-deps
+	for scenario in $(CAPACITY); do $(BIN)/python -m bench.$$scenario || exit 1; done
 
 # pip >= 25.1 understands `--group` (PEP 735 dependency groups); the pip that
 # `venv` bundles with older Pythons does not, so upgrade it once at creation.

@@ -4,11 +4,13 @@ Appends lock the document's head row (``SELECT … FOR UPDATE`` on Postgres;
 SQLite has one writer), so ``seq`` is gap-free and unique per document even
 when several nodes append at once, and each event's hash chains onto the one
 before it. Snapshots are an optimisation only: a document loads from its
-newest snapshot plus the events after it.
+newest snapshot plus the events after it; old snapshots are thinned out
+as new ones are saved (:mod:`eventstore.retention`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -19,8 +21,16 @@ from eventstore.database import Connection, Database, Row
 from eventstore.dialect import POSTGRES
 from eventstore.errors import SeqConflictError, UnknownLogError
 from eventstore.events import NewEvent, StoredEvent, chain_hash
+from eventstore.retention import snapshots_to_drop
 
 _HEAD = "SELECT seq, hash FROM doc_heads WHERE doc_id = $1"
+# Heads of many documents in one query: a fixed list of parameters, padded
+# with NULL (which matches nothing), spells the same on both engines and stays
+# well under their parameter limits (32,766 on SQLite >= 3.32, 32,767 on Postgres).
+HEADS_PER_QUERY = 1000
+_HEADS = "SELECT doc_id, seq FROM doc_heads WHERE doc_id IN ({})".format(  # noqa: S608
+    ", ".join(f"${n}" for n in range(1, HEADS_PER_QUERY + 1))
+)
 _INSERT_EVENT = """
 INSERT INTO doc_events
     (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
@@ -60,6 +70,9 @@ _SAVE_SNAPSHOT = """
 INSERT INTO doc_snapshots (doc_id, seq, state, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (doc_id, seq) DO NOTHING"""
 _LIST_SNAPSHOTS = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
+_SNAPSHOT_SEQS = "SELECT seq FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
+_SNAPSHOT_AT = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 AND seq = $2"
+_DROP_SNAPSHOT = "DELETE FROM doc_snapshots WHERE doc_id = $1 AND seq = $2"
 _NO_LIMIT = 2**62
 # Heads remembered for the append fast path; past this many the oldest go.
 _KNOWN_HEADS = 4096
@@ -247,6 +260,19 @@ class EventLog:
             raise UnknownLogError(doc_id)
         return Head(row["seq"], bytes(row["hash"]))
 
+    async def head_seqs(self, doc_ids: Sequence[str]) -> dict[str, int]:
+        """The head seq of each document, one query per ``HEADS_PER_QUERY`` ids.
+
+        Documents without a log are absent from the result.
+        """
+        heads: dict[str, int] = {}
+        for start in range(0, len(doc_ids), HEADS_PER_QUERY):
+            chunk: list[str | None] = list(doc_ids[start : start + HEADS_PER_QUERY])
+            chunk += [None] * (HEADS_PER_QUERY - len(chunk))
+            for row in await self._db.fetch(_HEADS, *chunk):
+                heads[row["doc_id"]] = row["seq"]
+        return heads
+
     async def read(
         self, doc_id: str, *, after: int = 0, through: int | None = None, limit: int | None = None
     ) -> list[StoredEvent]:
@@ -264,13 +290,33 @@ class EventLog:
         self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 2000
     ) -> AsyncIterator[StoredEvent]:
         """Like :meth:`read`, in pages, for logs too long to hold at once."""
-        while True:
-            batch = await self.read(doc_id, after=after, through=through, limit=page)
+        async for batch in self.pages(doc_id, after=after, through=through, page=page):
             for event in batch:
                 yield event
-            if len(batch) < page:
-                return
-            after = batch[-1].seq
+
+    async def pages(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 2000
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """Events with ``after < seq <= through`` in pages of ``page``, oldest first.
+
+        The next page is read while the caller works on the current one.
+        """
+        upcoming = asyncio.ensure_future(
+            self.read(doc_id, after=after, through=through, limit=page)
+        )
+        try:
+            while True:
+                batch = await upcoming
+                if len(batch) == page:
+                    upcoming = asyncio.ensure_future(
+                        self.read(doc_id, after=batch[-1].seq, through=through, limit=page)
+                    )
+                if batch:
+                    yield batch
+                if len(batch) < page:
+                    return
+        finally:
+            upcoming.cancel()
 
     async def event(self, doc_id: str, seq: int) -> StoredEvent | None:
         """One event, if it exists."""
@@ -290,13 +336,35 @@ class EventLog:
         return None if row is None else Snapshot(row["seq"], bytes(row["state"]))
 
     async def snapshots(self, doc_id: str) -> list[Snapshot]:
-        """Every snapshot of the document, oldest first."""
+        """Every snapshot of the document, oldest first (all states in memory at once)."""
         rows = await self._db.fetch(_LIST_SNAPSHOTS, doc_id)
         return [Snapshot(row["seq"], bytes(row["state"])) for row in rows]
 
+    async def snapshot_seqs(self, doc_id: str) -> list[int]:
+        """The seqs of the document's snapshots, oldest first (no states read)."""
+        return [row["seq"] for row in await self._db.fetch(_SNAPSHOT_SEQS, doc_id)]
+
+    async def snapshot_at(self, doc_id: str, seq: int) -> Snapshot | None:
+        """The snapshot taken right after ``seq``, if one is kept."""
+        row = await self._db.fetchrow(_SNAPSHOT_AT, doc_id, seq)
+        return None if row is None else Snapshot(row["seq"], bytes(row["state"]))
+
     async def save_snapshot(self, doc_id: str, seq: int, state: bytes) -> None:
-        """Keep ``state`` as the document right after ``seq`` (idempotent)."""
+        """Keep ``state`` as the document right after ``seq`` (idempotent).
+
+        Older snapshots are then thinned out (see :mod:`eventstore.retention`):
+        the newest few stay, older ones are kept ever more sparsely, so their
+        total size grows with the logarithm of the history, not with it.
+        """
         await self._db.execute(_SAVE_SNAPSHOT, doc_id, seq, state, time.time())
+        await self.prune_snapshots(doc_id)
+
+    async def prune_snapshots(self, doc_id: str) -> list[int]:
+        """Drop the snapshots the retention policy no longer keeps; return their seqs."""
+        drop = snapshots_to_drop(await self.snapshot_seqs(doc_id))
+        if drop:
+            await self._db.executemany(_DROP_SNAPSHOT, [(doc_id, seq) for seq in drop])
+        return drop
 
 
 def _chain(doc_id: str, head: Head, events: Sequence[NewEvent], now: float) -> list[StoredEvent]:

@@ -11,6 +11,9 @@ from eventstore.crdt import apply_update, new_doc, text_of
 from eventstore.database import Database
 from eventstore.eventlog import EventLog
 
+APPLY_BATCH = 100
+_PAGE = 5000
+
 
 @dataclass(frozen=True, slots=True)
 class Rebuilt:
@@ -28,7 +31,8 @@ async def rebuild(
     """The document right after event ``at`` (the head when None).
 
     Loads the newest snapshot at or before ``at`` and applies the events after
-    it one transaction each (far faster in yrs than one big transaction).
+    it in order, :data:`APPLY_BATCH` per yrs transaction (faster than one
+    transaction each, and than one huge transaction).
 
     Raises:
         UnknownLogError: the document has no log.
@@ -43,9 +47,12 @@ async def rebuild(
         apply_update(doc, snapshot.state)
         start = snapshot.seq
     count = 0
-    async for event in log.iterate(doc_id, after=start, through=target):
-        apply_update(doc, event.update)
-        count += 1
+    async for page in log.pages(doc_id, after=start, through=target, page=_PAGE):
+        for first in range(0, len(page), APPLY_BATCH):
+            with doc.transaction():
+                for event in page[first : first + APPLY_BATCH]:
+                    apply_update(doc, event.update)
+        count += len(page)
     return Rebuilt(target, doc, start, count)
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ async def _replay(database_url: str, args: argparse.Namespace) -> int:
 
 
 async def _verify(log: EventLog, doc_id: str) -> int:
-    result = await verify_log(log, doc_id, progress=_progress_bar)
+    result = await verify_log(log, doc_id, progress=_progress_bar())
     if result.events >= _PROGRESS_FROM and sys.stderr.isatty():
         print(file=sys.stderr)  # end the bar's line
     for problem in result.problems:
@@ -55,20 +56,29 @@ async def _verify(log: EventLog, doc_id: str) -> int:
     return 0 if result.ok else 1
 
 
-def _progress_bar(seq: int, total: int) -> None:
-    if total < _PROGRESS_FROM:
-        return
-    if not sys.stderr.isatty():
-        # Logs and pipes get a plain line every tenth, never carriage-return frames.
-        step = max(total // 10, 1)
-        if seq % step == 0 or seq == total:
-            print(f"replaying: {seq}/{total} events", file=sys.stderr, flush=True)
-        return
-    if seq % 1000 and seq != total:
-        return
-    done = int(40 * seq / total)
-    sys.stderr.write(f"\rreplaying [{'#' * done}{'.' * (40 - done)}] {seq}/{total}")
-    sys.stderr.flush()
+def _progress_bar() -> Callable[[int, int], None]:
+    """A progress reporter; it is called after each batch of events (about a hundred)."""
+    shown = 0
+
+    def report(seq: int, total: int) -> None:
+        nonlocal shown
+        if total < _PROGRESS_FROM:
+            return
+        if not sys.stderr.isatty():
+            # Logs and pipes get a plain line every tenth, never carriage-return frames.
+            step = max(total // 10, 1)
+            if seq // step > shown // step or seq == total:
+                print(f"replaying: {seq}/{total} events", file=sys.stderr, flush=True)
+            shown = seq
+            return
+        if seq // 1000 == shown // 1000 and seq != total:
+            return
+        shown = seq
+        done = int(40 * seq / total)
+        sys.stderr.write(f"\rreplaying [{'#' * done}{'.' * (40 - done)}] {seq}/{total}")
+        sys.stderr.flush()
+
+    return report
 
 
 def _parse_time(text: str) -> float:

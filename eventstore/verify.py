@@ -3,19 +3,33 @@
 The log is replayed from its first event without using any snapshot; every
 snapshot must encode exactly the state rebuilt at its seq, and the stored
 head must name the last event and its hash.
+
+It streams: events are read a page at a time (the next page is fetched while
+the current one is replayed), snapshots are loaded one at a time when the
+replay reaches their seq, and the hash chain is checked in worker processes
+(:mod:`eventstore.hashcheck`) in parallel with the replay. Memory is a page,
+one snapshot and the document, whatever the length of the history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Doc
 
 from eventstore.crdt import UpdateRejectedError, apply_update, new_doc
-from eventstore.eventlog import EventLog, Snapshot
-from eventstore.events import StoredEvent, verify_chain
+from eventstore.eventlog import EventLog
+from eventstore.events import StoredEvent
+from eventstore.hashcheck import ChainChecker, default_workers
 from eventstore.logs import GENESIS_HASH
 
 Progress = Callable[[int, int], None]
+PAGE_SIZE = 5000
+# Updates applied per yrs transaction: far faster than one transaction each,
+# and small enough that one bad update is reported on its own.
+APPLY_BATCH = 100
 
 
 @dataclass(slots=True)
@@ -32,53 +46,105 @@ class Verification:
         return not self.problems
 
 
-async def verify_log(log: EventLog, doc_id: str, progress: Progress | None = None) -> Verification:
+async def verify_log(
+    log: EventLog,
+    doc_id: str,
+    progress: Progress | None = None,
+    *,
+    hash_workers: int | None = None,
+) -> Verification:
     """Replay the whole log of ``doc_id`` and check everything against it.
+
+    Args:
+        log: the event log.
+        doc_id: the document.
+        progress: called with (seq reached, head seq) after each batch.
+        hash_workers: processes checking the hash chain (0: in this process;
+            None: decided by :func:`eventstore.hashcheck.default_workers`).
 
     Raises:
         UnknownLogError: the document has no log.
     """
     head = await log.head(doc_id)
-    snapshots = {s.seq: s for s in await log.snapshots(doc_id)}
+    snapshot_seqs = await log.snapshot_seqs(doc_id)
     result = Verification()
-    doc = new_doc()
+    replay = _Replay(log, doc_id, set(snapshot_seqs), result)
     previous, expected_seq = GENESIS_HASH, 1
-    async for event in log.iterate(doc_id):
-        if event.seq != expected_seq:
-            result.problems.append(f"seq {expected_seq} is missing (found {event.seq})")
-        expected_seq = event.seq + 1
-        if _hash_breaks(previous, event):
-            result.problems.append(f"event {event.seq}: hash does not follow the chain")
-        previous = event.hash
-        try:
-            apply_update(doc, event.update)
-        except UpdateRejectedError as exc:
-            result.problems.append(f"event {event.seq}: update does not decode ({exc})")
-        result.events += 1
-        if event.seq in snapshots:
-            _check_snapshot(snapshots[event.seq], doc.get_update(), result)
-        if progress is not None:
-            progress(event.seq, head.seq)
+    workers = default_workers(head.seq) if hash_workers is None else hash_workers
+    async with ChainChecker(workers) as chain:
+        async for page in log.pages(doc_id, page=PAGE_SIZE):
+            await chain.submit(previous, page)
+            for event in page:
+                if event.seq != expected_seq:
+                    result.problems.append(f"seq {expected_seq} is missing (found {event.seq})")
+                expected_seq = event.seq + 1
+            await replay.apply(page, progress, head.seq)
+            previous = page[-1].hash
+        broken = await chain.broken()
+    result.problems += [f"event {seq}: hash does not follow the chain" for seq in broken]
     _check_head(head.seq, head.hash, result.events, previous, result)
-    stray = [seq for seq in snapshots if seq > head.seq or seq < 1]
+    stray = [seq for seq in snapshot_seqs if seq > head.seq or seq < 1]
     result.problems += [f"snapshot at {seq} is outside the log" for seq in stray]
     return result
 
 
-def _hash_breaks(previous: bytes, event: StoredEvent) -> bool:
-    return verify_chain(previous, [event]) is not None
+class _Replay:
+    """The document rebuilt event by event, checked against each snapshot on the way."""
+
+    def __init__(
+        self, log: EventLog, doc_id: str, snapshot_seqs: set[int], result: Verification
+    ) -> None:
+        self._log = log
+        self._doc_id = doc_id
+        self._snapshot_seqs = snapshot_seqs
+        self._result = result
+        self.doc: Doc[Any] = new_doc()
+
+    async def apply(
+        self, page: Sequence[StoredEvent], progress: Progress | None, head: int
+    ) -> None:
+        for batch in _batches(page, self._snapshot_seqs):
+            with self.doc.transaction():
+                for event in batch:
+                    self._apply(event)
+            self._result.events += len(batch)
+            if batch[-1].seq in self._snapshot_seqs:
+                await self._check_snapshot(batch[-1].seq)
+            if progress is not None:
+                progress(batch[-1].seq, head)
+
+    def _apply(self, event: StoredEvent) -> None:
+        try:
+            apply_update(self.doc, event.update)
+        except UpdateRejectedError as exc:
+            self._result.problems.append(f"event {event.seq}: update does not decode ({exc})")
+
+    async def _check_snapshot(self, seq: int) -> None:
+        snapshot = await self._log.snapshot_at(self._doc_id, seq)
+        if snapshot is None:  # pruned meanwhile by a node saving a newer one
+            return
+        self._result.snapshots_checked += 1
+        stored = new_doc()
+        try:
+            apply_update(stored, snapshot.state)
+        except UpdateRejectedError:
+            self._result.problems.append(f"snapshot at {seq} does not decode")
+            return
+        if stored.get_update() != self.doc.get_update():
+            self._result.problems.append(f"snapshot at {seq} differs from the replayed state")
 
 
-def _check_snapshot(snapshot: Snapshot, rebuilt_state: bytes, result: Verification) -> None:
-    result.snapshots_checked += 1
-    doc = new_doc()
-    try:
-        apply_update(doc, snapshot.state)
-    except UpdateRejectedError:
-        result.problems.append(f"snapshot at {snapshot.seq} does not decode")
-        return
-    if doc.get_update() != rebuilt_state:
-        result.problems.append(f"snapshot at {snapshot.seq} differs from the replayed state")
+def _batches(page: Sequence[StoredEvent], cuts: set[int]) -> list[Sequence[StoredEvent]]:
+    """``page`` in runs of at most APPLY_BATCH events, each snapshot seq ending a run."""
+    batches = []
+    start = 0
+    for index, event in enumerate(page):
+        if index + 1 - start >= APPLY_BATCH or event.seq in cuts:
+            batches.append(page[start : index + 1])
+            start = index + 1
+    if start < len(page):
+        batches.append(page[start:])
+    return batches
 
 
 def _check_head(

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from collab.realtime.protocol import AwarenessEntry
+from collab.realtime.protocol import AwarenessEntry, awareness_message, encode_awareness
 
 MAX_CLIENT_IDS_PER_PEER = 4
 # Owners of entries relayed from other nodes are named "node:<node id>".
@@ -36,6 +36,7 @@ class Presence:
     def __init__(self) -> None:
         self._states: dict[int, AwarenessEntry] = {}
         self._owners: dict[int, str] = {}
+        self._message: bytes | None = None
 
     def accept(self, identity: Identity, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
         """Apply a peer's entries; return the ones accepted (stamped) to forward."""
@@ -69,6 +70,7 @@ class Presence:
         removed = []
         for client_id in self.client_ids_of(owner):
             del self._owners[client_id]
+            self._message = None
             previous = self._states.pop(client_id, None)
             clock = previous.clock + 1 if previous else 1
             removed.append(AwarenessEntry(client_id, clock, None))
@@ -81,6 +83,17 @@ class Presence:
         when the node is declared dead (missed heartbeats), not here.
         """
         return [entry for entry in self._states.values() if entry.state is not None]
+
+    def current_message(self) -> bytes | None:
+        """Every live state as one awareness message (None when nobody is present).
+
+        Encoded once per change, not once per joining peer: in a reconnect
+        storm every newcomer is sent the states of everyone already there.
+        """
+        if self._message is None:
+            present = self.current()
+            self._message = awareness_message(encode_awareness(present)) if present else b""
+        return self._message or None
 
     def _may_write(self, identity: Identity, client_id: int) -> bool:
         current = self._owners.get(client_id)
@@ -106,6 +119,7 @@ class Presence:
         )
 
     def _store(self, entry: AwarenessEntry) -> None:
+        self._message = None
         if entry.state is None:
             self._states.pop(entry.client_id, None)
         else:

@@ -203,9 +203,9 @@ class Room:
         self._require_open()
         self.peers[peer.id] = peer
         peer.send(sync_message(SyncType.STEP1, self.doc.get_state()))
-        present = self.presence.current()
-        if present:
-            peer.send(awareness_message(encode_awareness(present)))
+        present = self.presence.current_message()
+        if present is not None:
+            peer.send(present)
 
     def declare_source(self, peer: Peer, source: str) -> None:
         """Label every event ``peer`` produces with ``source`` (e.g. ``ai:assistant``)."""
@@ -306,7 +306,10 @@ class Room:
         identity = Identity(peer.id, peer.user.id, peer.user.display_name)
         accepted = self.presence.accept(identity, decode_awareness(payload))
         if accepted:
-            await self._share_presence(accepted, exclude=peer)
+            # Echoed to the sender too: the stock client drops a link that has
+            # been silent for 30 s, and its own 15-second awareness renewal
+            # coming back is what keeps a lone client's link alive.
+            await self._share_presence(accepted, exclude=None)
 
     async def _share_presence(self, entries: list[AwarenessEntry], exclude: Peer | None) -> None:
         payload = encode_awareness(entries)

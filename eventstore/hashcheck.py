@@ -1,0 +1,101 @@
+"""Checking the hash chain of a log page by page, in worker processes.
+
+Hashing is the costliest part of verifying a log (a canonical JSON header and
+SHA-256 per event), and every event's link can be checked on its own: event
+``n`` must hash to its stored hash from event ``n - 1``'s *stored* hash. So
+pages of events go to a small process pool while the caller replays the CRDT
+updates, and the two run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from types import TracebackType
+from typing import Self
+
+from eventstore.events import StoredEvent, verify_chain
+
+POOL_FROM_EVENTS = 50_000
+POOL_FROM_CORES = 4
+# Pages being hashed at once; bounds the memory held for the workers.
+MAX_PAGES_IN_FLIGHT = 4
+
+
+def broken_links(previous: bytes, events: Sequence[StoredEvent]) -> list[int]:
+    """The seqs whose stored hash does not follow from the stored hash before them.
+
+    Each link is checked by :func:`eventstore.events.verify_chain`, the one
+    definition of the hash, whatever fields it covers.
+    """
+    broken = []
+    for event in events:
+        if verify_chain(previous, [event]) is not None:
+            broken.append(event.seq)
+        previous = event.hash
+    return broken
+
+
+class ChainChecker:
+    """Checks pages in a process pool (in this process when ``workers`` is 0).
+
+    Use as an async context manager; :meth:`submit` pages in order, then
+    :meth:`broken` gives every broken link found, in seq order.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool: Executor | None = None
+        self._in_flight: list[asyncio.Future[list[int]]] = []
+        self._broken: list[int] = []
+
+    async def __aenter__(self) -> Self:
+        if self._workers > 0:
+            # forkserver: never fork a process that holds an event loop and sockets.
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for future in self._in_flight:
+            future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(self, previous: bytes, events: Sequence[StoredEvent]) -> None:
+        """Check ``events`` (consecutive), the first chaining onto ``previous``."""
+        if self._pool is None:
+            self._broken += broken_links(previous, events)
+            return
+        loop = asyncio.get_running_loop()
+        page = list(events)
+        self._in_flight.append(loop.run_in_executor(self._pool, broken_links, previous, page))
+        if len(self._in_flight) > MAX_PAGES_IN_FLIGHT:
+            self._broken += await self._in_flight.pop(0)
+
+    async def broken(self) -> list[int]:
+        """Wait for every submitted page; the broken links, in seq order."""
+        while self._in_flight:
+            self._broken += await self._in_flight.pop(0)
+        return self._broken
+
+
+def default_workers(events: int) -> int:
+    """Hashing processes worth starting for a log of ``events`` events.
+
+    A process pool pays off only on long logs (starting it costs about a
+    second) and with cores to spare beyond this process and the database;
+    on a small or busy machine the pool only competes for the same cores.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if events < POOL_FROM_EVENTS or (cores or 1) < POOL_FROM_CORES:
+        return 0
+    return 2

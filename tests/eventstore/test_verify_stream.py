@@ -1,0 +1,99 @@
+"""``verify_log`` streams: pages of events, one snapshot at a time, hashes in parallel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from eventstore import Database
+from eventstore.crdt import encode_state
+from eventstore.eventlog import EventLog, Snapshot
+from eventstore.events import NewEvent, StoredEvent
+from eventstore.hashcheck import broken_links
+from eventstore.logs import GENESIS_HASH, create_log
+from eventstore.verify import PAGE_SIZE, verify_log
+
+EVENTS = 2 * PAGE_SIZE + 345
+
+
+class WatchedLog(EventLog):
+    """The real log, recording how much of it is held at once."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.largest_read = 0
+        self.snapshots_loaded = 0
+
+    async def read(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, limit: int | None = None
+    ) -> list[StoredEvent]:
+        events = await super().read(doc_id, after=after, through=through, limit=limit)
+        self.largest_read = max(self.largest_read, len(events))
+        return events
+
+    async def snapshots(self, doc_id: str) -> list[Snapshot]:
+        raise AssertionError("verify must not load every snapshot at once")
+
+    async def snapshot_at(self, doc_id: str, seq: int) -> Snapshot | None:
+        self.snapshots_loaded += 1
+        return await super().snapshot_at(doc_id, seq)
+
+
+async def _long_log(db: Database, doc_id: str) -> list[int]:
+    async with db.transaction() as conn:
+        await create_log(conn, doc_id)
+    log = EventLog(db)
+    doc: Doc[Any] = Doc(client_id=5)
+    text = doc.get("content", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    shadow: Doc[Any] = Doc(client_id=6)
+    for i in range(EVENTS):
+        text.insert(len(text) // 3, "xyz"[i % 3])
+    for start in range(0, EVENTS, 1000):
+        chunk = updates[start : start + 1000]
+        await log.append(doc_id, [NewEvent("update", u, "a", "n") for u in chunk])
+        for update in chunk:
+            shadow.apply_update(update)
+        await log.save_snapshot(doc_id, start + len(chunk), encode_state(shadow))
+    return await log.snapshot_seqs(doc_id)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [0, 2])
+async def test_verify_reads_pages_and_one_snapshot_at_a_time(db: Database, workers: int) -> None:
+    kept = await _long_log(db, "long")
+    log = WatchedLog(db)
+    result = await verify_log(log, "long", hash_workers=workers)
+    assert result.ok, result.problems
+    assert result.events == EVENTS
+    assert result.snapshots_checked == len(kept) == log.snapshots_loaded
+    assert log.largest_read == PAGE_SIZE
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [0, 2])
+async def test_tampering_found_in_any_page(db: Database, workers: int) -> None:
+    await _long_log(db, "long")
+    for seq in (3, PAGE_SIZE + 1, EVENTS):
+        await db.execute(
+            "UPDATE doc_events SET node_id = 'forged' WHERE doc_id = $1 AND seq = $2", "long", seq
+        )
+    result = await verify_log(EventLog(db), "long", hash_workers=workers)
+    assert result.problems == [
+        f"event {seq}: hash does not follow the chain" for seq in (3, PAGE_SIZE + 1, EVENTS)
+    ]
+
+
+async def test_progress_reaches_the_head(db: Database) -> None:
+    await _long_log(db, "long")
+    seen: list[tuple[int, int]] = []
+    await verify_log(EventLog(db), "long", lambda seq, total: seen.append((seq, total)))
+    assert seen[-1] == (EVENTS, EVENTS)
+    assert [s for s, _ in seen] == sorted(s for s, _ in seen)
+
+
+def test_broken_links_checks_each_link_on_its_own() -> None:
+    assert broken_links(GENESIS_HASH, []) == []
