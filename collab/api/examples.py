@@ -14,8 +14,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami.constants import SWAGGER_DICT
 
-from webcore.openapi_errors import document_errors
-
 PROJECT_ID = "0b6f4e0c2d7a4f3b9a8e1c5d7f9b2a4c"
 DOCUMENT_ID = "5c2e9d1a7b3f4e6c8d0a1b2c3d4e5f60"
 FORK_ID = "9e8d7c6b5a4f4e3d2c1b0a9f8e7d6c5b"
@@ -125,18 +123,7 @@ def add_examples(spec: dict[str, Any]) -> None:
         }
 
 
-def public_operations(app: web.Application) -> set[tuple[str, str]]:
-    """``(METHOD, path)`` of the routes that need no token."""
-    found = set()
-    for route in app.router.routes():
-        resource = route.resource
-        if resource is not None and getattr(route.handler, "__auth_public__", False):
-            found.add((route.method, resource.canonical))
-    return found
-
-
 async def complete_openapi(app: web.Application) -> None:
-    """``on_startup``, after the document is generated: examples and every error status."""
+    """``on_startup``, after the document is generated: the request examples."""
     spec: dict[str, Any] = app[SWAGGER_DICT]
     add_examples(spec)
-    document_errors(spec, public=public_operations(app))

@@ -51,7 +51,17 @@ def setup_openapi(app: web.Application) -> None:
 
 
 async def _complete_on_startup(app: web.Application) -> None:
-    complete_spec(app[SWAGGER_DICT])
+    complete_spec(app[SWAGGER_DICT], public=public_operations(app))
+
+
+def public_operations(app: web.Application) -> set[tuple[str, str]]:
+    """``(method, path)`` of the routes that need no token (lower-case method)."""
+    found = set()
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is not None and getattr(route.handler, "__auth_public__", False):
+            found.add((route.method.lower(), resource.canonical))
+    return found
 
 
 # Statuses any route can answer: malformed or missing body (400), no or bad
@@ -87,6 +97,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 
+OPTIONAL_BODIES = {("post", "/api/auth/refresh"), ("post", "/api/auth/logout")}
+
 # Bodies whose fields come in exclusive groups: (method, path) -> the
 # properties each alternative allows and requires. The server refuses a
 # mixture (422), so the document offers each shape on its own.
@@ -101,30 +113,43 @@ ONE_OF_BODIES: dict[tuple[str, str], list[tuple[tuple[str, ...], tuple[str, ...]
 }
 
 
-def complete_spec(spec: dict[str, Any]) -> None:
-    """Add the standard errors, required bodies and exclusive body shapes to ``spec``."""
+def complete_spec(
+    spec: dict[str, Any], *, public: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
+) -> None:
+    """Add the standard errors, required bodies and exclusive body shapes to ``spec``.
+
+    Args:
+        spec: the OpenAPI document, changed in place.
+        public: ``(method, path)`` of the operations that need no token (no 401).
+    """
     spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     for path, item in spec.get("paths", {}).items():
         for method in _METHODS:
             operation = item.get(method)
             if operation is None:
                 continue
-            add_error_responses(operation)
+            add_error_responses(operation, public=(method, path) in public)
             body = operation.get("requestBody")
             if body is not None:
-                body["required"] = True
+                # Refresh and logout may send no body: the refresh cookie stands in.
+                body["required"] = (method, path) not in OPTIONAL_BODIES
                 shapes = ONE_OF_BODIES.get((method, path))
                 if shapes is not None:
                     _split_body(spec, body, shapes)
 
 
-def add_error_responses(operation: dict[str, Any]) -> None:
+def add_error_responses(operation: dict[str, Any], *, public: bool = False) -> None:
     """Document every standard error status on one operation (keeping route-specific text)."""
     responses = operation.setdefault("responses", {})
     for status, description in STANDARD_ERRORS.items():
+        if public and status == 401:
+            continue
         entry = responses.setdefault(str(status), responses.pop(status, None) or {})
         entry.setdefault("description", description)
         entry["content"] = {"application/json": {"schema": _ERROR_REF}}
+    for status, entry in responses.items():  # route-specific ones, such as a login's 401
+        if str(status)[:1] in ("4", "5"):
+            entry["content"] = {"application/json": {"schema": _ERROR_REF}}
 
 
 def _split_body(
