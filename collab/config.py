@@ -57,7 +57,7 @@ class Settings:
     updates_per_second: float = 1000.0
     update_burst: int = 2000
     commit_window_ms: float = 0.0
-    event_loop: str = "uvloop"
+    event_loop: str = "asyncio"
     auth_failures_per_minute: int = 10
     jobs: JobOptions = field(default_factory=JobOptions)
     shutdown_timeout: float = 10.0

@@ -283,9 +283,9 @@ async def test_embedded_default_starts_from_a_dotenv(tmp_path: Path) -> None:
 
 def test_commit_window_and_event_loop_are_read() -> None:
     defaults = Settings.from_env({})
-    assert (defaults.commit_window_ms, defaults.event_loop) == (0.0, "uvloop")
-    settings = Settings.from_env({"COLLAB_COMMIT_WINDOW_MS": "2.5", "COLLAB_EVENT_LOOP": "asyncio"})
-    assert (settings.commit_window_ms, settings.event_loop) == (2.5, "asyncio")
+    assert (defaults.commit_window_ms, defaults.event_loop) == (0.0, "asyncio")
+    settings = Settings.from_env({"COLLAB_COMMIT_WINDOW_MS": "2.5", "COLLAB_EVENT_LOOP": "uvloop"})
+    assert (settings.commit_window_ms, settings.event_loop) == (2.5, "uvloop")
 
 
 @pytest.mark.parametrize(
