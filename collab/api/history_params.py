@@ -28,10 +28,8 @@ def source_field(**kwargs: Any) -> fields.String:
     """A ``source`` label field: which tool or agent made (or makes) the events."""
     return fields.String(
         # ``$`` also matches before a final newline, which is_valid_source refuses.
-        validate=validate.And(
-            validate.Regexp(SOURCE_REGEX, error=f"Must be {SOURCE_RULE}."),
-            _no_newline,
-        ),
+        # A list, not validate.And: apispec reads the Regexp into the OpenAPI pattern.
+        validate=[validate.Regexp(SOURCE_REGEX, error=f"Must be {SOURCE_RULE}."), _no_newline],
         metadata={"description": f"Tool or agent label, {SOURCE_RULE}.", "example": "ai:assistant"},
         **kwargs,
     )

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 EXCLUDED_PATHS = r"/(changes|events)$"
 RUN_SECONDS_MAX = 420
+CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
 
 
 def schemathesis_command(node_url: str, token: str) -> list[str]:
@@ -33,6 +34,8 @@ def schemathesis_command(node_url: str, token: str) -> list[str]:
         pytest.fail("schemathesis is not installed (it is in the dev dependency group)")
     return [
         binary,
+        "--config-file",
+        str(CONFIG_FILE),
         "run",
         f"{node_url}/api/docs/openapi.json",
         "--checks",
