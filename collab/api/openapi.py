@@ -17,6 +17,7 @@ from aiohttp_apigami import setup_aiohttp_apispec
 from aiohttp_apigami.constants import SWAGGER_DICT
 
 from collab import __version__
+from webcore.openapi_errors import ERROR_SCHEMA
 
 SPEC_URL = "/api/docs/openapi.json"
 UI_PATH = "/api/docs"
@@ -78,21 +79,6 @@ STANDARD_ERRORS: dict[int, str] = {
     422: "Some fields are invalid; `details` names each one.",
     429: "Too many requests; retry after `Retry-After` seconds.",
     503: "A dependency (database, Redis, job queue) is unavailable.",
-}
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string", "example": "validation_failed"},
-                "message": {"type": "string"},
-                "details": {"type": "object"},
-            },
-        }
-    },
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
