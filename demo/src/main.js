@@ -174,14 +174,29 @@ async function route () {
 async function selectProject (projectId) {
   closeDocument()
   state.lostAccess = false
-  const [project, documents] = await Promise.all([
-    api('GET', `/api/projects/${projectId}`),
-    api('GET', `/api/projects/${projectId}/documents`)
-  ])
-  state.project = project
-  state.documents = documents.items
-  resetInviteForm(project)
-  state.members = await renderMembers(project, getSession().user)
+  // Events about this project that arrive while it loads may postdate the
+  // lists read below: remember them and read the lists again afterwards.
+  state.loadingProjectId = projectId
+  state.missedWhileLoading = false
+  try {
+    const [project, documents] = await Promise.all([
+      api('GET', `/api/projects/${projectId}`),
+      api('GET', `/api/projects/${projectId}/documents`)
+    ])
+    state.project = project
+    state.documents = documents.items
+    resetInviteForm(project)
+    state.members = await renderMembers(project, getSession().user)
+  } finally {
+    state.loadingProjectId = null
+  }
+  if (state.missedWhileLoading) projectChanged()
+}
+
+/** True when an event about ``projectId`` concerns the open project (or the one loading). */
+function aboutOpenProject (projectId) {
+  if (projectId === state.loadingProjectId) state.missedWhileLoading = true
+  return projectId === state.project?.id
 }
 
 function setupForms () {
@@ -404,13 +419,13 @@ function memberEvent (member) {
   // Whoever the member is, our list may change (a project shared with us, or
   // taken away); re-reading it is one cheap request.
   projectsChanged()
-  if (member.project_id !== state.project?.id) return
+  if (!aboutOpenProject(member.project_id)) return
   projectChanged()
   checkAccess().catch(reportError)
 }
 
 function documentEvent (name, doc) {
-  if (doc.project_id !== state.project?.id) return
+  if (!aboutOpenProject(doc.project_id)) return
   projectChanged()
   if (name === 'document.deleted' && doc.id === state.document?.id) {
     toast(`${state.document.name} was deleted.`, 'error')
