@@ -98,7 +98,14 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
         burst=settings.update_burst,
         max_queued_bytes=settings.max_queued_bytes_per_connection,
     )
-    peer = Peer(ws, user, access.role, limits, user_bucket=buckets.acquire(user.id))
+    peer = Peer(
+        ws,
+        user,
+        access.role,
+        limits,
+        user_bucket=buckets.acquire(user.id),
+        transport=request.transport,
+    )
     peer.start()
     try:
         await _join_and_pump(request, peer, doc_id, access.project_id, source)
