@@ -98,6 +98,7 @@ class Peer:
         "_started",
         "_step2_queued",
         "_transport",
+        "_unflushed",
         "_user_bucket",
         "id",
         "role",
@@ -131,6 +132,8 @@ class Peer:
         self._queued_bytes = 0
         self._step2_queued = 0
         self._sender: asyncio.Task[None] | None = None
+        # Frames written at the end of this turn of the event loop (see _Flusher).
+        self._unflushed: list[bytes] | None = None
         self._started = False
         self._dropped = False
 
@@ -170,7 +173,7 @@ class Peer:
         if self._dropped or self.ws.closed:
             return
         queue = self._queue
-        if not queue and self._sender is None and self._write_now(message):
+        if not queue and self._sender is None and self._write_soon(message):
             return
         if queue is None:
             queue = self._queue = deque()
@@ -186,8 +189,18 @@ class Peer:
         if self._sender is None and self._started:
             self._start_sender()
 
-    def _write_now(self, message: bytes | Outgoing) -> bool:
-        """Write ``message`` to a socket that keeps up; False when it must be queued."""
+    def _write_soon(self, message: bytes | Outgoing) -> bool:
+        """Buffer ``message`` for a socket that keeps up; False when it must be queued.
+
+        What a peer is sent within one turn of the event loop goes out in one
+        socket write at the end of that turn: in a reconnect storm every
+        newcomer's presence reaches every peer, and a committed group is
+        several updates.
+        """
+        frame = message.frame if isinstance(message, Outgoing) else binary_frame(message)
+        if self._unflushed is not None:
+            self._unflushed.append(frame)
+            return True
         transport = self._transport
         if (
             not self._started
@@ -196,8 +209,17 @@ class Peer:
             or transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT
         ):
             return False
-        transport.write(message.frame if isinstance(message, Outgoing) else binary_frame(message))
+        self._unflushed = [frame]
+        _flusher.add(self)
         return True
+
+    def _flush(self) -> None:
+        frames, self._unflushed = self._unflushed, None
+        transport = self._transport
+        if not frames or transport is None or transport.is_closing() or self.ws.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def _start_sender(self) -> None:
         self._sender = asyncio.create_task(self._drain(), name=f"peer-{self.id}")
@@ -262,4 +284,32 @@ class Peer:
         return {"peer": self.id, "user": self.user.id, "role": self.role.label}
 
 
+class _Flusher:
+    """Writes every peer's frames of this event-loop turn, in one callback per turn."""
+
+    __slots__ = ("_loop", "_peers")
+
+    def __init__(self) -> None:
+        self._peers: list[Peer] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # A callback scheduled on a loop that has since stopped never runs.
+            for stale in self._peers:
+                stale._unflushed = None
+            self._peers = []
+            self._loop = loop
+            loop.call_soon(self._flush)
+        self._peers.append(peer)
+
+    def _flush(self) -> None:
+        peers, self._peers = self._peers, []
+        self._loop = None
+        for peer in peers:
+            peer._flush()
+
+
+_flusher = _Flusher()
 _background: set[asyncio.Task[None]] = set()
