@@ -7,8 +7,9 @@ always completes and failures are reported with close codes (4401, 4404,
 …; see ``close_codes``): an HTTP error status would only make the client
 retry forever without saying why. Final verdicts use 44xx codes, after which
 the stock client stops; transient ones (load, a full document, a slow reader)
-use 1011-1013, after which it reconnects. A client over its message budget is
-slowed down, never closed.
+use 1011-1013, after which it reconnects (a node too busy to read the
+caller's access within ``ADMISSION_WAIT`` closes with 1013). A client over
+its message budget is slowed down, never closed.
 
 An access token is checked once, at connect. A connection whose token
 expires while open keeps working until it reconnects; revocation (removal or
