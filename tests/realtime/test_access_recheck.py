@@ -16,7 +16,7 @@ from tests.realtime.pyclient import connect
 from tests.realtime.seed import Seeded, seed, ws_path
 from tests.realtime.test_idle_rooms import CountingDatabase
 
-_ROLES = {"owner": Role.OWNER, "editor": Role.EDITOR, "viewer": Role.VIEWER}
+_ROLES: dict[str, Role | None] = {"owner": Role.OWNER, "editor": Role.EDITOR, "viewer": Role.VIEWER}
 
 
 async def _projects(client: Client, count: int) -> list[Seeded]:
