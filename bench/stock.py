@@ -26,11 +26,16 @@ DRIVER = JS_DIR / "driver.mjs"
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a client connects: ``{base}/{room}?token={token}``."""
+    """Where a client connects: ``{base}/{room}?token={token}``.
+
+    ``protocol`` picks the client: ``y-websocket`` (the stock provider) or
+    ``hocuspocus`` (Hocuspocus' own provider, which names the room in every message).
+    """
 
     base: str
     room: str
     token: str | None = None
+    protocol: str = "y-websocket"
 
 
 def ensure_js() -> None:
