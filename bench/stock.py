@@ -39,7 +39,7 @@ class Endpoint:
 
 
 def ensure_js() -> None:
-    """Install ``bench/js`` from its lockfile once (``npm ci``).
+    """Install ``bench/js`` from its lockfile (``npm ci``) unless it is installed already.
 
     Raises:
         BenchSkipError: Node.js or npm is missing, or the install failed.
@@ -47,7 +47,9 @@ def ensure_js() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise BenchSkipError("node and npm are needed for the stock client")
     stamp = JS_DIR / "node_modules" / ".installed"
-    if stamp.exists():
+    # As make does: a lockfile newer than the install (a package added) means install again.
+    lock = JS_DIR / "package-lock.json"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
         return
     done = subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund"],
