@@ -2,7 +2,8 @@
 
 Usage (from the repository root; needs Postgres and Redis)::
 
-    .venv/bin/python -m bench.capacity_idle_rooms [--rooms 10000] [--seconds 30] [--quick]
+    .venv/bin/python -m bench.capacity_idle_rooms [--rooms 10000] [--projects 1] [--seconds 30]
+        [--concurrency 50] [--quick]
 
 Runs one ``collab serve`` node with Redis (so the relay and its periodic head
 check run), opens ``--rooms`` documents with one idle WebSocket client each
@@ -13,9 +14,11 @@ opening to settle, then for ``--seconds`` measures the node's CPU (user +
 system, as a share of one core) and the statements run against the bench's
 own Postgres schema (index and sequential scans, inserts and updates of its
 tables from ``pg_stat_user_tables``, which other databases' traffic does not
-touch). Progress goes to stderr; the result is one JSON line with the opening
-time too. The targets are at most 2% of a core and at most 10 queries/s. The
-stock server has no counterpart (no database, no relay).
+touch). The documents are spread evenly over ``--projects`` projects of one
+user (some of the node's periodic work goes per project). Progress goes to
+stderr; the result is one JSON line with the opening time too. The targets are
+at most 2% of a core and at most 10 queries/s. The stock server has no
+counterpart (no database, no relay).
 
 ``--quick`` opens 500 rooms and measures 15 seconds.
 """
@@ -44,6 +47,13 @@ from eventstore import open_database
 from eventstore.logs import create_log
 from tests.services import REDIS_URL
 
+_PROJECT = (
+    "INSERT INTO projects (id, name, description, owner_id, created_at) VALUES ($1, $2, '', $3, $4)"
+)
+_MEMBER = (
+    "INSERT INTO project_members (project_id, user_id, role, created_at)"
+    " VALUES ($1, $2, 'owner', $3)"
+)
 _DOCUMENT = (
     "INSERT INTO documents (id, project_id, name, language, created_at, updated_at)"
     " VALUES ($1, $2, $3, 'python', $4, $4)"
@@ -81,12 +91,24 @@ class Opening:
             )
 
 
-async def add_documents(url: str, project_id: str, count: int) -> list[str]:
-    """``count`` more documents of the project, with their logs."""
+async def add_projects(url: str, owner_id: str, count: int) -> list[str]:
+    """``count`` more projects owned by ``owner_id``."""
+    project_ids = [uuid.uuid4().hex for _ in range(count)]
+    async with open_database(url) as db, db.transaction() as conn:
+        now = time.time()
+        for project_id in project_ids:
+            await conn.execute(_PROJECT, project_id, f"Idle {project_id}", owner_id, now)
+            await conn.execute(_MEMBER, project_id, owner_id, now)
+    return project_ids
+
+
+async def add_documents(url: str, project_ids: list[str], count: int) -> list[str]:
+    """``count`` more documents, dealt round the projects, with their logs."""
     doc_ids = [uuid.uuid4().hex for _ in range(count)]
     async with open_database(url) as db, db.transaction() as conn:
         now = time.time()
-        for doc_id in doc_ids:
+        for i, doc_id in enumerate(doc_ids):
+            project_id = project_ids[i % len(project_ids)]
             await conn.execute(_DOCUMENT, doc_id, project_id, f"{doc_id}.py", now)
             await create_log(conn, doc_id)
     return doc_ids
@@ -159,12 +181,16 @@ async def statements(url: str) -> int:
         return int(await db.fetchval(_ACTIVITY))
 
 
-async def main(rooms: int, seconds: float, concurrency: int) -> None:
+async def main(rooms: int, seconds: float, concurrency: int, projects: int = 1) -> None:
     """Open the rooms, let them settle, measure the quiet."""
     require_redis()
     async with postgres_database() as url:
         seeded = await seed_document(url)
-        doc_ids = [seeded.doc_id, *await add_documents(url, seeded.project_id, rooms - 1)]
+        owner = seeded.users["writer"].id
+        project_ids = [seeded.project_id, *await add_projects(url, owner, projects - 1)]
+        # The seeded document is in the first project; the others start with the second.
+        dealt = project_ids[1:] + project_ids[:1]
+        doc_ids = [seeded.doc_id, *await add_documents(url, dealt, rooms - 1)]
         token = seeded.tokens["writer"]
         async with (
             collab_nodes(url, 1, redis_url=REDIS_URL) as nodes,
@@ -189,6 +215,7 @@ async def main(rooms: int, seconds: float, concurrency: int) -> None:
                 "bench": "capacity_idle_rooms",
                 "figure": "idle_rooms",
                 "rooms": rooms,
+                "projects": projects,
                 "rooms_loaded": open_now,
                 "open_failed": len(opening.failed),
                 "open_failures": sorted(set(opening.failed))[:5],
@@ -210,7 +237,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--concurrency", type=int, default=50, help="clients opening at once (default 50)"
     )
+    parser.add_argument(
+        "--projects", type=int, default=1, help="projects the documents are spread over"
+    )
     parser.add_argument("--quick", action="store_true", help="500 rooms for 15 seconds")
     args = parser.parse_args()
     rooms, seconds = (500, 15.0) if args.quick else (args.rooms, args.seconds)
-    asyncio.run(main(rooms, seconds, args.concurrency))
+    asyncio.run(main(rooms, seconds, args.concurrency, max(1, min(args.projects, rooms))))
