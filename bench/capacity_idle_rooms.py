@@ -3,7 +3,7 @@
 Usage (from the repository root; needs Postgres and Redis)::
 
     .venv/bin/python -m bench.capacity_idle_rooms [--rooms 10000] [--projects 1] [--seconds 30]
-        [--concurrency 50] [--quick]
+        [--clients-per-room 1] [--concurrency 50] [--quick]
 
 Runs one ``collab serve`` node with Redis (so the relay and its periodic head
 check run), opens ``--rooms`` documents with one idle WebSocket client each
@@ -15,7 +15,10 @@ system, as a share of one core) and the statements run against the bench's
 own Postgres schema (index and sequential scans, inserts and updates of its
 tables from ``pg_stat_user_tables``, which other databases' traffic does not
 touch). The documents are spread evenly over ``--projects`` projects of one
-user (some of the node's periodic work goes per project). Progress goes to
+user (some of the node's periodic work goes per project). With
+``--clients-per-room`` above 1 (at most the per-user cap, 20) the same number
+of connections can hold fewer rooms, which tells what the connections cost
+and what the rooms cost. Progress goes to
 stderr; the result is one JSON line with the opening time too. The targets are
 at most 2% of a core and at most 10 queries/s. The stock server has no
 counterpart (no database, no relay).
@@ -79,12 +82,12 @@ class Opening:
     started: float = field(default_factory=time.perf_counter)
 
     def progress(self, total: int) -> None:
-        """A line on stderr now and then: the opening of 10,000 rooms takes minutes."""
+        """A line on stderr now and then: opening 10,000 clients takes a minute or more."""
         done = len(self.sockets) + len(self.failed)
         if done % _PROGRESS_EVERY == 0 or done == total:
             elapsed = time.perf_counter() - self.started
             print(
-                f"opened {len(self.sockets):,}/{total:,} rooms ({len(self.failed)} failed)"
+                f"opened {len(self.sockets):,}/{total:,} clients ({len(self.failed)} failed)"
                 f" in {elapsed:.1f} s, {len(self.sockets) / elapsed:.0f}/s",
                 file=sys.stderr,
                 flush=True,
@@ -181,7 +184,9 @@ async def statements(url: str) -> int:
         return int(await db.fetchval(_ACTIVITY))
 
 
-async def main(rooms: int, seconds: float, concurrency: int, projects: int = 1) -> None:
+async def main(
+    rooms: int, seconds: float, concurrency: int, projects: int = 1, per_room: int = 1
+) -> None:
     """Open the rooms, let them settle, measure the quiet."""
     require_redis()
     async with postgres_database() as url:
@@ -197,7 +202,7 @@ async def main(rooms: int, seconds: float, concurrency: int, projects: int = 1) 
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
         ):
             node = nodes[0]
-            urls = [f"{node.ws_url}/{d}?token={token}" for d in doc_ids]
+            urls = [f"{node.ws_url}/{d}?token={token}" for d in doc_ids for _ in range(per_room)]
             opening = await open_rooms(http, urls, concurrency)
             open_seconds = time.perf_counter() - opening.started
             await asyncio.sleep(_SETTLE_SECONDS)
@@ -216,6 +221,7 @@ async def main(rooms: int, seconds: float, concurrency: int, projects: int = 1) 
                 "figure": "idle_rooms",
                 "rooms": rooms,
                 "projects": projects,
+                "clients": len(opening.sockets),
                 "rooms_loaded": open_now,
                 "open_failed": len(opening.failed),
                 "open_failures": sorted(set(opening.failed))[:5],
@@ -240,7 +246,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--projects", type=int, default=1, help="projects the documents are spread over"
     )
+    parser.add_argument(
+        "--clients-per-room", type=int, default=1, help="idle clients on each document"
+    )
     parser.add_argument("--quick", action="store_true", help="500 rooms for 15 seconds")
     args = parser.parse_args()
     rooms, seconds = (500, 15.0) if args.quick else (args.rooms, args.seconds)
-    asyncio.run(main(rooms, seconds, args.concurrency, max(1, min(args.projects, rooms))))
+    projects = max(1, min(args.projects, rooms))
+    asyncio.run(main(rooms, seconds, args.concurrency, projects, max(1, args.clients_per_room)))
