@@ -11,13 +11,17 @@ including cancellation of the calling task, the supervisor is gone when
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -90,6 +94,186 @@ class Ending:
     duration_ms: int
 
 
+class _ForkServer:
+    """The client of this process's supervisor fork server (``child.py``).
+
+    Thread-safe and not bound to an event loop: a request is a quick
+    send and receive, made in a worker thread. The fork server is started
+    on first use, and again if it died or this process forked.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channel: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._owner_pid = 0
+        atexit.register(self.close)
+
+    def spawn(self, config: dict[str, Any], fds: list[int], path: str) -> tuple[int, int]:
+        """Start a supervisor on ``config`` with ``fds``; its pid and a pidfd of it.
+
+        Raises:
+            OSError: The fork server could not be started or did not answer.
+        """
+        request = json.dumps(config).encode()
+        with self._lock:
+            channel = self._ready(path)
+            try:
+                socket.send_fds(channel, [request], fds)
+                reply, received, _, _ = socket.recv_fds(channel, 4096, 1)
+            except OSError:
+                self._close()
+                raise
+            if not reply:
+                self._close()
+                raise OSError("the sandbox fork server ended unexpectedly")
+        kind, _, detail = reply.decode(errors="replace").partition(" ")
+        if kind != "ok" or len(received) != 1:
+            for fd in received:
+                os.close(fd)
+            raise OSError(f"the sandbox fork server could not start a supervisor: {detail}")
+        return int(detail), received[0]
+
+    def close(self) -> None:
+        """Stop the fork server (it also stops when this process dies)."""
+        with self._lock:
+            self._close()
+
+    def _ready(self, path: str) -> socket.socket:
+        alive = self._process is not None and self._process.poll() is None
+        if self._channel is None or not alive or self._owner_pid != os.getpid():
+            self._close()
+            self._start(path)
+        assert self._channel is not None
+        return self._channel
+
+    def _start(self, path: str) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", CHILD_SCRIPT, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                env={"PATH": path},
+                cwd="/",
+            )
+        self._channel = ours
+        self._owner_pid = os.getpid()
+
+    def _close(self) -> None:
+        if self._owner_pid != os.getpid():
+            # Inherited through a fork: the fork server belongs to the parent.
+            self._channel = self._process = None
+            return
+        if self._channel is not None:
+            self._channel.close()  # the fork server exits at end of file
+            self._channel = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+
+_FORK_SERVER = _ForkServer()
+
+
+class _Supervisor:
+    """One run's supervisor, a child of the fork server, seen from the server."""
+
+    def __init__(
+        self,
+        pid: int,
+        pidfd: int,
+        stdin: asyncio.StreamWriter,
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+    ) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self._pidfd = pidfd
+
+    def exited(self) -> bool:
+        """Whether it has ended (a pidfd is readable once its process exited)."""
+        ready, _, _ = select.select([self._pidfd], [], [], 0)
+        return bool(ready)
+
+    async def wait(self) -> None:
+        """Until it has ended."""
+        if self.exited():
+            return
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def exited() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        loop.add_reader(self._pidfd, exited)
+        try:
+            await ended
+        finally:
+            loop.remove_reader(self._pidfd)
+
+    def kill(self) -> None:
+        """SIGKILL it; the program dies with it (parent-death signal)."""
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Release the pidfd and the pipes."""
+        self.stdin.close()
+        os.close(self._pidfd)
+
+
+async def _start_supervisor(
+    config: dict[str, Any], control: socket.socket, path: str
+) -> _Supervisor:
+    """Have the fork server start a supervisor wired to fresh pipes and ``control``."""
+    loop = asyncio.get_running_loop()
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    stderr_read, stderr_write = os.pipe()
+    theirs = [stdin_read, stdout_write, stderr_write]
+    ours = [stdin_write, stdout_read, stderr_read]
+    try:
+        pid, pidfd = await asyncio.to_thread(
+            _FORK_SERVER.spawn, config, [*theirs, control.fileno()], path
+        )
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    stdout = await _read_pipe(loop, stdout_read)
+    stderr = await _read_pipe(loop, stderr_read)
+    stdin = await _write_pipe(loop, stdin_write)
+    return _Supervisor(pid, pidfd, stdin, stdout, stderr)
+
+
+async def _read_pipe(loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=_CHUNK, loop=loop)
+    pipe = os.fdopen(fd, "rb", buffering=0)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    return reader
+
+
+async def _write_pipe(loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.StreamWriter:
+    pipe = os.fdopen(fd, "wb", buffering=0)
+    reader = asyncio.StreamReader(loop=loop)  # unused; the protocol wants one
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.connect_write_pipe(lambda: protocol, pipe)
+    return asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 async def supervise(
     config: dict[str, Any],
     stdin: bytes,
@@ -99,7 +283,7 @@ async def supervise(
     cancel: asyncio.Event | None,
     path: str,
 ) -> Ending:
-    """Run the supervisor on ``config``, stream the output, stop it when needed.
+    """Run a supervisor on ``config``, stream the output, stop it when needed.
 
     Args:
         config: The supervisor's instructions (see ``child.py``).
@@ -107,7 +291,7 @@ async def supervise(
         wall_ms: Wall-clock limit, from the supervisor's start.
         output: Receives both streams.
         cancel: Setting it stops the run.
-        path: ``PATH`` of the supervisor, whose environment holds nothing else.
+        path: ``PATH`` of the fork server, whose environment holds nothing else.
 
     Returns:
         Why the run ended and the supervisor's report.
@@ -116,29 +300,17 @@ async def supervise(
     with ours:
         with theirs:
             started = time.monotonic()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-S",
-                CHILD_SCRIPT,
-                json.dumps(config | {"control_fd": theirs.fileno()}),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-                env={"PATH": path},
-            )
+            supervisor = await _start_supervisor(config, theirs, path)
         ours.setblocking(False)
         try:
-            return await _watch(process, ours, stdin, wall_ms, output, cancel, started)
+            return await _watch(supervisor, ours, stdin, wall_ms, output, cancel, started)
         finally:
             # Also on CancelledError or a failing on_output: never leave a run.
-            await asyncio.shield(_stop(process, ours))
+            await asyncio.shield(_stop(supervisor, ours))
 
 
 async def _watch(
-    process: asyncio.subprocess.Process,
+    process: _Supervisor,
     control: socket.socket,
     stdin: bytes,
     wall_ms: int,
@@ -146,9 +318,6 @@ async def _watch(
     cancel: asyncio.Event | None,
     started: float,
 ) -> Ending:
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
     report = asyncio.create_task(_read_report(control))
     feeder = asyncio.create_task(_feed(process.stdin, stdin))
     pumps = [
@@ -241,15 +410,17 @@ async def _feed(writer: asyncio.StreamWriter, data: bytes) -> None:
     writer.close()
 
 
-async def _stop(process: asyncio.subprocess.Process, control: socket.socket) -> None:
+async def _stop(supervisor: _Supervisor, control: socket.socket) -> None:
     """Make sure the supervisor, and so the whole run, is gone."""
-    if process.returncode is None:
-        await _send_stop(control)
-        try:
-            async with asyncio.timeout(_STOP_SECONDS):
-                await process.wait()
-        except TimeoutError:
-            # The sandbox dies with it: PR_SET_PDEATHSIG and --die-with-parent.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-    await process.wait()
+    try:
+        if not supervisor.exited():
+            await _send_stop(control)
+            try:
+                async with asyncio.timeout(_STOP_SECONDS):
+                    await supervisor.wait()
+            except TimeoutError:
+                # The sandbox dies with it: PR_SET_PDEATHSIG and --die-with-parent.
+                supervisor.kill()
+        await supervisor.wait()
+    finally:
+        supervisor.close()
