@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import codecs
+import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import select
@@ -134,6 +136,11 @@ class _ForkServer:
             raise OSError(f"the sandbox fork server could not start a supervisor: {detail}")
         return int(detail), received[0]
 
+    @property
+    def pid(self) -> int | None:
+        """The fork server's process id, if it was started."""
+        return None if self._process is None else self._process.pid
+
     def close(self) -> None:
         """Stop the fork server (it also stops when this process dies)."""
         with self._lock:
@@ -179,25 +186,47 @@ class _ForkServer:
             self._process = None
 
 
-_FORK_SERVER = _ForkServer()
+FORK_SERVER = _ForkServer()
+# Requests are serialised by the fork server's lock anyway; one thread of
+# its own keeps them off the loop's shared executor.
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawn")
 
 
 class _Supervisor:
-    """One run's supervisor, a child of the fork server, seen from the server."""
+    """One run's supervisor, a child of the fork server, seen from the server.
 
-    def __init__(
-        self,
-        pid: int,
-        pidfd: int,
-        stdin: asyncio.StreamWriter,
-        stdout: asyncio.StreamReader,
-        stderr: asyncio.StreamReader,
-    ) -> None:
+    It starts with the raw server ends of the run's pipes; :meth:`connect`
+    turns them into streams, :meth:`close` releases whatever is open.
+    """
+
+    def __init__(self, pid: int, pidfd: int, pipes: list[int]) -> None:
         self.pid = pid
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
         self._pidfd = pidfd
+        self._pipes = pipes  # stdin (write end), stdout, stderr (read ends)
+        self._transports: list[asyncio.BaseTransport] = []
+        self.stdin: asyncio.StreamWriter | None = None
+        self.stdout = asyncio.StreamReader(limit=_CHUNK)
+        self.stderr = asyncio.StreamReader(limit=_CHUNK)
+
+    async def connect(self) -> None:
+        """Attach the pipes to the running loop."""
+        loop = asyncio.get_running_loop()
+        stdin, stdout, stderr = self._pipes
+        for fd, reader in ((stdout, self.stdout), (stderr, self.stderr)):
+            self._pipes.remove(fd)
+            transport, _ = await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader),
+                os.fdopen(fd, "rb", buffering=0),
+            )
+            self._transports.append(transport)
+        self._pipes.remove(stdin)
+        unused = asyncio.StreamReader()  # a StreamWriter's protocol wants one
+        protocol = asyncio.StreamReaderProtocol(unused)
+        writer, _ = await loop.connect_write_pipe(
+            lambda: protocol, os.fdopen(stdin, "wb", buffering=0)
+        )
+        self._transports.append(writer)
+        self.stdin = asyncio.StreamWriter(writer, protocol, unused, loop)
 
     def exited(self) -> bool:
         """Whether it has ended (a pidfd is readable once its process exited)."""
@@ -228,50 +257,44 @@ class _Supervisor:
 
     def close(self) -> None:
         """Release the pidfd and the pipes."""
-        self.stdin.close()
-        os.close(self._pidfd)
+        for transport in self._transports:
+            transport.close()
+        for fd in [*self._pipes, self._pidfd]:
+            os.close(fd)
+        self._pipes = []
 
 
 async def _start_supervisor(
     config: dict[str, Any], control: socket.socket, path: str
 ) -> _Supervisor:
-    """Have the fork server start a supervisor wired to fresh pipes and ``control``."""
-    loop = asyncio.get_running_loop()
+    """Have the fork server start a supervisor wired to fresh pipes and ``control``.
+
+    Raises:
+        OSError: The fork server could not start it.
+    """
     stdin_read, stdin_write = os.pipe()
     stdout_read, stdout_write = os.pipe()
     stderr_read, stderr_write = os.pipe()
     theirs = [stdin_read, stdout_write, stderr_write]
     ours = [stdin_write, stdout_read, stderr_read]
+    spawning = _SPAWNER.submit(FORK_SERVER.spawn, config, [*theirs, control.fileno()], path)
     try:
-        pid, pidfd = await asyncio.to_thread(
-            _FORK_SERVER.spawn, config, [*theirs, control.fileno()], path
-        )
-    except BaseException:
+        pid, pidfd = await asyncio.wrap_future(spawning)
+    except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            # The thread may still be handing our descriptors over: wait for
+            # it (a few milliseconds), so that none is closed, and its number
+            # reused, meanwhile. The supervisor it started ends with
+            # ``control``.
+            with contextlib.suppress(Exception):
+                os.close(spawning.result()[1])
         for fd in ours:
             os.close(fd)
         raise
     finally:
         for fd in theirs:
             os.close(fd)
-    stdout = await _read_pipe(loop, stdout_read)
-    stderr = await _read_pipe(loop, stderr_read)
-    stdin = await _write_pipe(loop, stdin_write)
-    return _Supervisor(pid, pidfd, stdin, stdout, stderr)
-
-
-async def _read_pipe(loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=_CHUNK, loop=loop)
-    pipe = os.fdopen(fd, "rb", buffering=0)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
-    return reader
-
-
-async def _write_pipe(loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.StreamWriter:
-    pipe = os.fdopen(fd, "wb", buffering=0)
-    reader = asyncio.StreamReader(loop=loop)  # unused; the protocol wants one
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport, _ = await loop.connect_write_pipe(lambda: protocol, pipe)
-    return asyncio.StreamWriter(transport, protocol, reader, loop)
+    return _Supervisor(pid, pidfd, ours)
 
 
 async def supervise(
@@ -300,9 +323,14 @@ async def supervise(
     with ours:
         with theirs:
             started = time.monotonic()
-            supervisor = await _start_supervisor(config, theirs, path)
+            try:
+                supervisor = await _start_supervisor(config, theirs, path)
+            except OSError as exc:
+                report = {"kind": "error", "message": f"no supervisor: {exc}"}
+                return Ending("exited", report, round((time.monotonic() - started) * 1000))
         ours.setblocking(False)
         try:
+            await supervisor.connect()
             return await _watch(supervisor, ours, stdin, wall_ms, output, cancel, started)
         finally:
             # Also on CancelledError or a failing on_output: never leave a run.
@@ -318,6 +346,7 @@ async def _watch(
     cancel: asyncio.Event | None,
     started: float,
 ) -> Ending:
+    assert process.stdin is not None, "connect() first"
     report = asyncio.create_task(_read_report(control))
     feeder = asyncio.create_task(_feed(process.stdin, stdin))
     pumps = [
