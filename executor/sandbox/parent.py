@@ -1,11 +1,13 @@
 """The server's side of the fork: driving the supervisor process of one run.
 
-``supervise`` starts ``child.py`` as a script (without ``preexec_fn``, so
-it is safe in a threaded server), feeds stdin, streams stdout and stderr
-into an ``OutputBuffer`` under one byte budget, and asks the supervisor to
-kill the run on timeout, cancel or a flood of output. Whatever happens,
-including cancellation of the calling task, the supervisor is gone when
-``supervise`` returns: it is the only process the server waits for.
+``supervise`` has the fork server (``child.py``, started once per process
+as a script, without ``preexec_fn``, so it is safe in a threaded server)
+fork a supervisor wired to fresh pipes, feeds stdin, streams stdout and
+stderr into an ``OutputBuffer`` under one byte budget, and asks the
+supervisor to kill the run on timeout, cancel or a flood of output.
+Whatever happens, including cancellation of the calling task, the
+supervisor is gone when ``supervise`` returns. The server's only child is
+the fork server; a supervisor is watched through its pidfd.
 """
 
 from __future__ import annotations
