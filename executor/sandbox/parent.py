@@ -98,6 +98,10 @@ class Ending:
     duration_ms: int
 
 
+class ForkServerGoneError(OSError):
+    """The fork server ended before it answered a request."""
+
+
 class _ForkServer:
     """The client of this process's supervisor fork server (``child.py``).
 
@@ -117,7 +121,8 @@ class _ForkServer:
         """Start a supervisor on ``config`` with ``fds``; its pid and a pidfd of it.
 
         Raises:
-            OSError: The fork server could not be started or did not answer.
+            ForkServerGoneError: The fork server died before it answered.
+            OSError: It could not be started, or could not start a supervisor.
         """
         request = json.dumps(config).encode()
         with self._lock:
@@ -125,12 +130,12 @@ class _ForkServer:
             try:
                 socket.send_fds(channel, [request], fds)
                 reply, received, _, _ = socket.recv_fds(channel, 4096, 1)
-            except OSError:
+            except OSError as exc:
                 self._close()
-                raise
+                raise ForkServerGoneError(f"the sandbox fork server is gone: {exc}") from exc
             if not reply:
                 self._close()
-                raise OSError("the sandbox fork server ended unexpectedly")
+                raise ForkServerGoneError("the sandbox fork server ended without answering")
         kind, _, detail = reply.decode(errors="replace").partition(" ")
         if kind != "ok" or len(received) != 1:
             for fd in received:
@@ -321,15 +326,13 @@ async def supervise(
     Returns:
         Why the run ended and the supervisor's report.
     """
-    ours, theirs = socket.socketpair()
+    started = time.monotonic()
+    try:
+        supervisor, ours = await _launch(config, path)
+    except OSError as exc:
+        report = {"kind": "error", "message": f"no supervisor: {exc}"}
+        return Ending("exited", report, round((time.monotonic() - started) * 1000))
     with ours:
-        with theirs:
-            started = time.monotonic()
-            try:
-                supervisor = await _start_supervisor(config, theirs, path)
-            except OSError as exc:
-                report = {"kind": "error", "message": f"no supervisor: {exc}"}
-                return Ending("exited", report, round((time.monotonic() - started) * 1000))
         ours.setblocking(False)
         try:
             await supervisor.connect()
@@ -337,6 +340,28 @@ async def supervise(
         finally:
             # Also on CancelledError or a failing on_output: never leave a run.
             await asyncio.shield(_stop(supervisor, ours))
+
+
+async def _launch(config: dict[str, Any], path: str) -> tuple[_Supervisor, socket.socket]:
+    """A started supervisor and our end of its control socket.
+
+    A fork server found dead (killed, say) is replaced and asked once more,
+    with a fresh control socket and pipes: a supervisor it may have forked
+    before dying sees its control socket end, and kills its run.
+    """
+    for attempt in range(2):
+        ours, theirs = socket.socketpair()
+        try:
+            with theirs:
+                return await _start_supervisor(config, theirs, path), ours
+        except ForkServerGoneError:
+            ours.close()
+            if attempt:
+                raise
+        except BaseException:
+            ours.close()
+            raise
+    raise AssertionError("unreachable")
 
 
 async def _watch(
