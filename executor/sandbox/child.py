@@ -340,8 +340,9 @@ def _become_supervisor(request: bytes, fds: list[int], inherited: list[int]) -> 
         os.setsid()
         *stdio, control = fds
         for target, fd in enumerate(stdio):
-            os.dup2(fd, target)
-            os.close(fd)
+            if fd != target:
+                os.dup2(fd, target)
+                os.close(fd)
         supervise(json.loads(request) | {"control_fd": control})
     finally:
         os._exit(0)
@@ -408,7 +409,15 @@ def serve(channel: socket.socket) -> None:
 
 def main() -> None:
     """Serve the channel whose descriptor number is ``sys.argv[1]``."""
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    channel = socket.socket(fileno=int(sys.argv[1]))
+    # Descriptors 0 to 2 held open, so that received ones never take those
+    # numbers (a server started with stderr closed passes none).
+    for fd in range(3):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+    serve(channel)
 
 
 if __name__ == "__main__":
