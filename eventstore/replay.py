@@ -47,11 +47,11 @@ async def rebuild(
         apply_update(doc, snapshot.state)
         start = snapshot.seq
     count = 0
-    async for page in log.pages(doc_id, after=start, through=target, page=_PAGE):
+    async for page in log.updates(doc_id, after=start, through=target, page=_PAGE):
         for first in range(0, len(page), APPLY_BATCH):
             with doc.transaction():
-                for event in page[first : first + APPLY_BATCH]:
-                    apply_update(doc, event.update)
+                for update in page[first : first + APPLY_BATCH]:
+                    apply_update(doc, update)
         count += len(page)
     return Rebuilt(target, doc, start, count)
 
