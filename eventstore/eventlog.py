@@ -323,11 +323,12 @@ class EventLog:
     ) -> list[StoredEvent]:
         """Events with ``after < seq <= through``, oldest first, at most ``limit``."""
         events: list[StoredEvent] = []
-        for segment in await self._segments(doc_id, after, _upper(after, through, limit)):
+        upper = _upper(after, through, limit)
+        for segment in await self._segments(doc_id, after, upper):
             hashes = _stored_hashes(doc_id, segment)
             for offset, fields in enumerate(segment.events):
                 seq = segment.first_seq + offset
-                if seq > after:
+                if after < seq <= upper:
                     events.append(_stored(doc_id, seq, fields, hashes[offset]))
         return events
 
