@@ -28,6 +28,9 @@ from eventstore.events import EVENT_KINDS, EventFields, EventKind
 
 BLOCK_EVENTS = 256
 HASH_PREFIX = 4
+# Rows of a log's tail: two blocks' worth, so a block being filled never
+# overwrites the one before it, which may still be waiting to be packed.
+TAIL_SLOTS = 2 * BLOCK_EVENTS
 _VERSION = 1
 _KIND_INDEX = {kind: index for index, kind in enumerate(EVENT_KINDS)}
 _LITTLE = sys.byteorder == "little"

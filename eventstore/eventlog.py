@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from eventstore.blocks import (
     BLOCK_EVENTS,
     HASH_PREFIX,
+    TAIL_SLOTS,
     Block,
     block_start,
     decode_body,
@@ -49,10 +50,18 @@ HEADS_PER_QUERY = 1000
 _HEADS = "SELECT doc_id, seq FROM doc_heads WHERE doc_id IN ({})".format(  # noqa: S608
     ", ".join(f"${n}" for n in range(1, HEADS_PER_QUERY + 1))
 )
-_INSERT_EVENT = """
+# A tail event takes the slot of the event TAIL_SLOTS before it, which is
+# packed by then (see EventLog._append_fast): rewriting a row in place leaves
+# its old version on the same page, where Postgres prunes it without a vacuum.
+_UPSERT_TAIL = """
+ON CONFLICT (doc_id, slot) DO UPDATE SET seq = excluded.seq, kind = excluded.kind,
+    payload = excluded.payload, author_id = excluded.author_id, node_id = excluded.node_id,
+    created_at = excluded.created_at, meta = excluded.meta, hash = excluded.hash,
+    source = excluded.source"""
+_INSERT_EVENT = f"""
 INSERT INTO doc_events
-    (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
+    (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source, slot)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){_UPSERT_TAIL}"""  # noqa: S608
 _MOVE_HEAD = "UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1"
 # The append fast path: move the head only if it is still where this log last
 # left it, so the events chained onto that head are right; otherwise nothing.
@@ -60,37 +69,41 @@ _MOVE_KNOWN_HEAD = """
 UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1 AND seq = $4 AND hash = $5"""
 # Postgres does the same and the inserts in one statement (one round trip, its
 # own transaction): the inserts join the moved head, so a stale head inserts nothing.
-_APPEND_AT_KNOWN_HEAD = """
+_APPEND_AT_KNOWN_HEAD = f"""
 WITH head AS (
     UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1 AND seq = $4 AND hash = $5
     RETURNING doc_id
 ), inserted AS (
     INSERT INTO doc_events
-        (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
+        (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source, slot)
     SELECT head.doc_id, e.seq, e.kind, e.payload, e.author_id, e.node_id, $6, e.meta, e.hash,
-        e.source
+        e.source, (e.seq - 1) % {TAIL_SLOTS}
     FROM head, unnest(
         $7::bigint[], $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::bytea[],
         $14::text[]
-    ) AS e (seq, kind, payload, author_id, node_id, meta, hash, source)
+    ) AS e (seq, kind, payload, author_id, node_id, meta, hash, source){_UPSERT_TAIL}
     RETURNING 1
 )
-SELECT count(*) FROM inserted"""
+SELECT count(*) FROM inserted"""  # noqa: S608
+# The newest packed seq; tail rows at or before it are stale slots.
+_PACKED = """coalesce((SELECT last_seq FROM doc_event_blocks WHERE doc_id = $1
+    ORDER BY first_seq DESC LIMIT 1), 0)"""
+_PACKED_THROUGH = f"SELECT {_PACKED}"
 _TAIL_COLUMNS = "seq, kind, payload, author_id, node_id, created_at, meta, hash, source"
 # Blocks and tail rows of a seq range in one statement, so a concurrent pack
 # (which moves tail rows into a block) cannot hide events between two reads.
-_READ_RANGE = """
+_READ_RANGE = f"""
 SELECT first_seq AS seq, 1 AS packed, body AS payload, previous, last_hash AS hash,
     NULL AS kind, NULL AS author_id, NULL AS node_id, NULL AS created_at, NULL AS meta,
     NULL AS source
 FROM doc_event_blocks WHERE doc_id = $1 AND first_seq <= $3 AND last_seq > $2
 UNION ALL
 SELECT seq, 0, payload, NULL, hash, kind, author_id, node_id, created_at, meta, source
-FROM doc_events WHERE doc_id = $1 AND seq > $2 AND seq <= $3
-ORDER BY seq"""
-_TAIL_SEQ_AT_TIME = (
-    "SELECT coalesce(max(seq), 0) FROM doc_events WHERE doc_id = $1 AND created_at <= $2"
-)
+FROM doc_events WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND seq > {_PACKED}
+ORDER BY seq"""  # noqa: S608
+_TAIL_SEQ_AT_TIME = f"""
+SELECT coalesce(max(seq), 0) FROM doc_events
+WHERE doc_id = $1 AND created_at <= $2 AND seq > {_PACKED}"""  # noqa: S608
 _BLOCKS_SEQ_AT_TIME = """
 SELECT coalesce(max(last_seq), 0) FROM doc_event_blocks WHERE doc_id = $1 AND max_at <= $2"""
 _BLOCKS_STRADDLING_TIME = """
@@ -100,15 +113,17 @@ _BLOCKS_WITH_KINDS = """
 SELECT first_seq, previous, last_hash, body FROM doc_event_blocks
 WHERE doc_id = $1 AND (kinds & $2) <> 0 ORDER BY first_seq"""
 _TAIL_OF_KIND = f"""
-SELECT {_TAIL_COLUMNS} FROM doc_events WHERE doc_id = $1 AND kind = $2 ORDER BY seq"""  # noqa: S608
+SELECT {_TAIL_COLUMNS} FROM doc_events
+WHERE doc_id = $1 AND kind = $2 AND seq > {_PACKED} ORDER BY seq"""  # noqa: S608
 _TAIL_TO_PACK = f"""
 SELECT {_TAIL_COLUMNS} FROM doc_events
-WHERE doc_id = $1 AND seq <= $2 ORDER BY seq LIMIT $3"""  # noqa: S608
+WHERE doc_id = $1 AND seq > $4 AND seq <= $2 ORDER BY seq LIMIT $3"""  # noqa: S608
 _BLOCK_HASH = "SELECT last_hash FROM doc_event_blocks WHERE doc_id = $1 AND first_seq = $2"
 _INSERT_BLOCK = """
 INSERT INTO doc_event_blocks
     (doc_id, first_seq, last_seq, min_at, max_at, kinds, previous, last_hash, body)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+# Only migration 0006 deletes packed rows (its tail rows had no slots yet).
 _DELETE_PACKED = "DELETE FROM doc_events WHERE doc_id = $1 AND seq >= $2 AND seq <= $3"
 # Blocks packed per round of a pack (bounds the rows held at once).
 _PACK_ROUND = 32
@@ -165,6 +180,8 @@ class EventLog:
         # The head each log had after this object's last append to it: appends
         # chain onto it without reading the head first (see _append_fast).
         self._heads: dict[str, Head] = {}
+        # The newest packed seq of each log in _heads, as that append left it.
+        self._packed: dict[str, int] = {}
 
     async def append(
         self,
@@ -191,25 +208,23 @@ class EventLog:
         """
         if conn is not None:
             # The caller's transaction may still roll back: forget the head.
-            self._heads.pop(doc_id, None)
-            appended = await self._append(conn, doc_id, events, expected_head)
-            if _fills_block(appended):
-                await pack_log(conn, doc_id, appended[-1].seq)
-            return appended
+            self._forget(doc_id)
+            return await self._append(conn, doc_id, events, expected_head)
         stored = await self._append_fast(doc_id, events, expected_head)
         if stored is None:
             async with self._db.transaction() as own:
                 stored = await self._append(own, doc_id, events, expected_head)
-                if _fills_block(stored):
-                    await pack_log(own, doc_id, stored[-1].seq)
+                packed = await _packed_through(own, doc_id)
             if stored:
-                self._remember(doc_id, stored[-1])
+                self._remember(doc_id, stored[-1], packed)
         elif _fills_block(stored):
             # The one-statement append cannot pack; the head lock taken here
             # orders this pack after the append and against any other node's.
             async with self._db.transaction() as own:
                 await self._locked_head(own, doc_id)
                 await pack_log(own, doc_id, stored[-1].seq)
+                packed = await _packed_through(own, doc_id)
+            self._remember(doc_id, stored[-1], packed)
         return stored
 
     async def _append_fast(
@@ -218,11 +233,16 @@ class EventLog:
         """Append after the remembered head in one call, or return None.
 
         None means "use the locking path": no head is remembered, the head
-        moved since (another node or process appended), or the backend has no
-        one-call form. The guard in the SQL makes a stale head change nothing.
+        moved since (another node or process appended), the events would
+        take tail slots whose events are not known to be packed, or the
+        backend has no one-call form. The guard in the SQL makes a stale head
+        change nothing.
         """
         head = self._heads.get(doc_id)
         if head is None or not events or expected_head not in (None, head.seq):
+            return None
+        # Packed blocks never go away, so a remembered packed seq stays true.
+        if head.seq + len(events) - TAIL_SLOTS > self._packed.get(doc_id, 0):
             return None
         stored = _chain(doc_id, head, events, time.time())
         last = stored[-1]
@@ -238,16 +258,21 @@ class EventLog:
         else:
             return None
         if not done:
-            self._heads.pop(doc_id, None)
+            self._forget(doc_id)
             return None
-        self._remember(doc_id, last)
+        self._remember(doc_id, last, self._packed.get(doc_id, 0))
         return stored
 
-    def _remember(self, doc_id: str, last: StoredEvent) -> None:
-        self._heads.pop(doc_id, None)
+    def _remember(self, doc_id: str, last: StoredEvent, packed: int) -> None:
+        self._forget(doc_id)
         if len(self._heads) >= _KNOWN_HEADS:
-            del self._heads[next(iter(self._heads))]
+            self._forget(next(iter(self._heads)))
         self._heads[doc_id] = Head(last.seq, last.hash)
+        self._packed[doc_id] = packed
+
+    def _forget(self, doc_id: str) -> None:
+        self._heads.pop(doc_id, None)
+        self._packed.pop(doc_id, None)
 
     async def _append(
         self,
@@ -260,7 +285,7 @@ class EventLog:
         if expected_head is not None and head.seq != expected_head:
             raise SeqConflictError(doc_id, expected_head, head.seq)
         stored = _chain(doc_id, head, events, time.time())
-        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        await _insert_tail(conn, doc_id, head.seq, stored)
         if stored:
             await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
         return stored
@@ -276,16 +301,15 @@ class EventLog:
         Raises:
             UnknownLogError: the document has no log.
         """
+        self._forget(doc_id)
         head = await self._locked_head(conn, doc_id)
         stored: list[StoredEvent] = []
         for event, created_at in events:
             previous = Head(stored[-1].seq, stored[-1].hash) if stored else head
             stored += _chain(doc_id, previous, [event], created_at)
-        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        await _insert_tail(conn, doc_id, head.seq, stored)
         if stored:
             await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
-        if _fills_block(stored):
-            await pack_log(conn, doc_id, stored[-1].seq)
         return stored
 
     async def _locked_head(self, conn: Connection, doc_id: str) -> Head:
@@ -557,6 +581,7 @@ def _row(event: StoredEvent) -> tuple[Any, ...]:
         meta,
         event.hash,
         event.source,
+        (event.seq - 1) % TAIL_SLOTS,
     )
 
 
@@ -624,7 +649,35 @@ def _stored(doc_id: str, seq: int, fields: EventFields, hash_: bytes) -> StoredE
     )
 
 
-async def pack_log(conn: Connection, doc_id: str, through: int) -> int:
+async def _insert_tail(
+    conn: Connection, doc_id: str, head: int, stored: Sequence[StoredEvent]
+) -> None:
+    """Write ``stored`` (after ``head``) to the tail, packing each block it completes.
+
+    Runs with the head locked. Whole blocks left unpacked (by a node that
+    stopped between an append and its pack) are packed first, so no event
+    takes the slot of one that is not packed yet.
+    """
+    await pack_log(conn, doc_id, head)
+    start = 0
+    while start < len(stored):
+        end = start + 1
+        while end < len(stored) and block_start(stored[end].seq) == block_start(stored[start].seq):
+            end += 1
+        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored[start:end]])
+        if stored[end - 1].seq % BLOCK_EVENTS == 0:
+            await pack_log(conn, doc_id, stored[end - 1].seq)
+        start = end
+
+
+async def _packed_through(conn: Connection, doc_id: str) -> int:
+    packed: int = await conn.fetchval(_PACKED_THROUGH, doc_id)
+    return packed
+
+
+async def pack_log(
+    conn: Connection, doc_id: str, through: int, *, delete_packed: bool = False
+) -> int:
     """Pack the tail events of whole blocks up to ``through`` into blocks.
 
     Runs in the caller's transaction, which must hold the log's head (so no
@@ -638,7 +691,10 @@ async def pack_log(conn: Connection, doc_id: str, through: int) -> int:
     upto = block_start(through + 1) - 1
     packed = 0
     while True:
-        rows = await conn.fetch(_TAIL_TO_PACK, doc_id, upto, _PACK_ROUND * BLOCK_EVENTS)
+        done = await _packed_through(conn, doc_id)
+        if done >= upto:
+            return packed
+        rows = await conn.fetch(_TAIL_TO_PACK, doc_id, upto, _PACK_ROUND * BLOCK_EVENTS, done)
         blocks = [rows[i : i + BLOCK_EVENTS] for i in range(0, len(rows), BLOCK_EVENTS)]
         whole = [
             b for b in blocks if len(b) == BLOCK_EVENTS and b[0]["seq"] == block_start(b[0]["seq"])
@@ -666,7 +722,8 @@ async def pack_log(conn: Connection, doc_id: str, through: int) -> int:
                 encode_body(fields, hashes),
             )
             previous = hashes[-1]
-        await conn.execute(_DELETE_PACKED, doc_id, whole[0][0]["seq"], whole[-1][-1]["seq"])
+        if delete_packed:
+            await conn.execute(_DELETE_PACKED, doc_id, whole[0][0]["seq"], whole[-1][-1]["seq"])
         packed += BLOCK_EVENTS * len(whole)
         if len(whole) < len(blocks) or len(rows) < _PACK_ROUND * BLOCK_EVENTS:
             return packed

@@ -100,7 +100,7 @@ async def _pack_existing_logs(conn: Connection) -> None:
     from eventstore.eventlog import pack_log  # the log's own packing, not a copy of it
 
     for row in await conn.fetch(_HEADS):
-        packed = await pack_log(conn, row["doc_id"], row["seq"])
+        packed = await pack_log(conn, row["doc_id"], row["seq"], delete_packed=True)
         if packed:
             logger.info("packed %d events of %s into blocks", packed, row["doc_id"])
 

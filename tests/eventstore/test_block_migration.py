@@ -98,7 +98,7 @@ async def test_0006_packs_old_logs_and_every_event_survives(
             assert [row["hash"] for row in rows] == [e.hash for e in stored]
             assert first_bad_seq(stored) is None
         monkeypatch.setattr(migrations, "load_migrations", everything)
-        assert await migrations.apply_migrations(db) == [6]
+        assert await migrations.apply_migrations(db) == [6, 7]
         assert await db.fetchval("SELECT count(*) FROM doc_event_blocks") == 2
         assert await db.fetchval("SELECT count(*) FROM doc_events") == 88 + 10
         log = EventLog(db)
