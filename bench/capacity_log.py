@@ -12,7 +12,8 @@ room saves them (the retention policy thins them as it goes). Then it prints
 one JSON line per figure:
 
 * ``log_bytes``: on-disk bytes per event of every table holding events
-  (the packed blocks and the tail), with their indexes and TOAST;
+  (the packed blocks and the tail), with their indexes and TOAST, and each
+  table's total;
 * ``snapshots``: how many are kept and their total bytes, against the state size;
 * ``time_travel``: rebuilding the document at random seqs (milliseconds);
 * ``verify``: ``collab replay --verify`` as a separate process: events/s and
@@ -102,9 +103,8 @@ async def build_log(
 async def measure_sizes(url: str, events: int, commit_batch: int) -> None:
     """Bytes on disk per event, and the snapshots kept."""
     async with open_database(url) as db:
-        table_bytes = 0
-        for table in EVENT_TABLES:
-            table_bytes += await db.fetchval(_SIZE_QUERY, table) or 0
+        tables = {table: await db.fetchval(_SIZE_QUERY, table) or 0 for table in EVENT_TABLES}
+        table_bytes = sum(tables.values())
         count, snapshot_bytes = (await db.fetch(_SNAPSHOT_BYTES))[0].values()
         log = EventLog(db)
         doc_id = (await db.fetchrow("SELECT doc_id FROM doc_heads LIMIT 1") or {})["doc_id"]
@@ -114,6 +114,7 @@ async def measure_sizes(url: str, events: int, commit_batch: int) -> None:
         events=events,
         commit_batch=commit_batch,
         bytes_per_event=round(table_bytes / events, 1),
+        table_bytes=tables,
     )
     state = len(newest.state) if newest else 0
     emit(

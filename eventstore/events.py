@@ -141,6 +141,8 @@ class ChainHasher:
         spell = self._spell
         prefix = self._prefix
         sha256 = hashlib.sha256
+        # "kind,author,node" spelled once per distinct combination.
+        who: dict[tuple[str, str | None, str], str] = {}
         out = []
         seq = first_seq
         # Events committed together share their time: spell it once.
@@ -150,10 +152,12 @@ class ChainHasher:
             if created_at != last_time or type(created_at) is not float:
                 moment = _spell_number(created_at)
                 last_time = created_at
+            middle = who.get((kind, author, node))
+            if middle is None:
+                middle = who[kind, author, node] = f"{spell(kind)},{spell(author)},{spell(node)}"
             tail = "]" if source is None else "," + spell(source) + "]"
             header = (
-                f"{prefix}{seq},{spell(kind)},{spell(author)},{spell(node)},{moment},"
-                f"{'null' if meta is None else meta}{tail}"
+                f"{prefix}{seq},{middle},{moment},{'null' if meta is None else meta}{tail}"
             ).encode()
             previous = sha256(previous + len(header).to_bytes(4, "big") + header + update).digest()
             out.append(previous)
