@@ -123,8 +123,9 @@ async def test_time_travel(db: Database, log: EventLog) -> None:
 
 
 async def test_deleting_the_log_removes_events_and_snapshots(db: Database, log: EventLog) -> None:
-    await log.append("d1", events(typed("abc")))
+    await log.append("d1", events(typed("abc" * 100)))  # a block and a tail
     await log.save_snapshot("d1", 2, b"\x00\x00")
+    assert await db.fetchval("SELECT count(*) FROM doc_event_blocks") == 1
     async with db.transaction() as conn:
         await delete_logs(conn, ["d1"])
     assert await db.fetchval("SELECT count(*) FROM doc_events") == 0
