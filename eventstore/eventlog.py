@@ -22,6 +22,7 @@ from eventstore.blocks import (
     HASH_PREFIX,
     TAIL_SLOTS,
     Block,
+    BlockFormatError,
     block_start,
     decode_body,
     encode_body,
@@ -410,7 +411,7 @@ class EventLog:
         previous: bytes | None = None
         for row in rows:
             if row["packed"]:
-                events, prefixes = decode_body(bytes(row["payload"]))
+                events, prefixes = _decode(row["seq"], bytes(row["payload"]))
                 block = Block(
                     row["seq"], bytes(row["previous"]), bytes(row["hash"]), events, prefixes
                 )
@@ -617,10 +618,17 @@ def _tail_fields(row: Row) -> EventFields:
 
 
 def _block(row: Row) -> Block:
-    events, prefixes = decode_body(bytes(row["body"]))
+    events, prefixes = _decode(row["first_seq"], bytes(row["body"]))
     return Block(
         row["first_seq"], bytes(row["previous"]), bytes(row["last_hash"]), events, prefixes
     )
+
+
+def _decode(first_seq: int, body: bytes) -> tuple[list[EventFields], list[bytes]]:
+    try:
+        return decode_body(body)
+    except BlockFormatError as exc:
+        raise BlockFormatError(f"the block of events from {first_seq}: {exc}") from None
 
 
 def _stored_hashes(doc_id: str, segment: Block) -> list[bytes]:

@@ -126,3 +126,11 @@ async def test_seq_at_time_inside_blocks(log: EventLog) -> None:
     for target in (stored[0], stored[100], stored[255], stored[256], stored[-1]):
         assert await log.seq_at_time("d1", target.created_at) == target.seq
     assert await log.seq_at_time("d1", stored[0].created_at - 1) == 0
+
+
+async def test_a_damaged_block_is_a_clear_error(db: Database, log: EventLog) -> None:
+    await log.append("d1", [NewEvent("update", u, "u", "n") for u in typed("x" * 300)])
+    await db.execute("UPDATE doc_event_blocks SET body = $1", b"garbage")
+    with pytest.raises(BlockFormatError, match="the block of events from 1"):
+        await log.read("d1")
+    assert [e.seq for e in await log.read("d1", after=256)] == list(range(257, 301))
