@@ -22,9 +22,9 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
-from eventstore.events import EVENT_KINDS, EventFields, EventKind
+from eventstore.events import EVENT_KINDS, EventFields
 
 BLOCK_EVENTS = 256
 HASH_PREFIX = 4
@@ -138,29 +138,26 @@ def decode_body(body: bytes) -> tuple[list[EventFields], list[bytes]]:
     at += 16 * count
     times = _floats(view, at, count)
     at += 8 * count
-    prefixes = [
-        bytes(view[at + i : at + i + HASH_PREFIX])
-        for i in range(0, HASH_PREFIX * count, HASH_PREFIX)
-    ]
+    prefixes = [raw[i : i + HASH_PREFIX] for i in range(at, at + HASH_PREFIX * count, HASH_PREFIX)]
     at += HASH_PREFIX * count
     lengths = _ints(view, at, count)
     at += 4 * count
     ends = list(accumulate(lengths, initial=at))
     if ends[-1] != len(raw):
         raise BlockFormatError("block length does not add up")
-    kind_names: tuple[EventKind, ...] = EVENT_KINDS
-    events: list[EventFields] = [
-        (
-            kind_names[kinds[i]],
-            raw[ends[i] : ends[i + 1]],
-            values[refs[4 * i]],
-            values[refs[4 * i + 1]] or "",
-            times[i],
-            values[refs[4 * i + 2]],
-            values[refs[4 * i + 3]],
-        )
-        for i in range(count)
-    ]
+    # Column by column (slices and comprehensions run in C), then zipped.
+    try:
+        kind_column = [EVENT_KINDS[k] for k in kinds]
+        authors = [values[r] for r in refs[0::4]]
+        nodes = [values[r] or "" for r in refs[1::4]]
+        metas = [values[r] for r in refs[2::4]]
+        sources = [values[r] for r in refs[3::4]]
+    except IndexError:
+        raise BlockFormatError("block refers to a kind or string it does not hold") from None
+    updates = [raw[start:end] for start, end in pairwise(ends)]
+    events: list[EventFields] = list(
+        zip(kind_column, updates, authors, nodes, times, metas, sources, strict=True)
+    )
     return events, prefixes
 
 
