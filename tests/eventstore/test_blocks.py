@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -134,3 +135,21 @@ async def test_a_damaged_block_is_a_clear_error(db: Database, log: EventLog) -> 
     with pytest.raises(BlockFormatError, match="the block of events from 1"):
         await log.read("d1")
     assert [e.seq for e in await log.read("d1", after=256)] == list(range(257, 301))
+
+
+async def test_two_nodes_appending_across_blocks_stay_gap_free(db: Database, log: EventLog) -> None:
+    nodes = [log, EventLog(db)]  # each remembers its own head and packed seq
+    updates = typed("y" * (2 * TAIL_SLOTS + 30))
+
+    async def node(index: int) -> None:
+        for update in updates[index::2]:
+            await nodes[index].append("d1", [NewEvent("update", update, "u", f"n{index}")])
+
+    await asyncio.gather(node(0), node(1))
+    stored = await log.read("d1")
+    assert [e.seq for e in stored] == list(range(1, len(updates) + 1))
+    assert (
+        await db.fetchval("SELECT count(*) FROM doc_event_blocks") == len(updates) // BLOCK_EVENTS
+    )
+    result = await verify_log(log, "d1")
+    assert result.ok, result.problems
