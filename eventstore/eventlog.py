@@ -3,9 +3,11 @@
 Appends lock the document's head row (``SELECT … FOR UPDATE`` on Postgres;
 SQLite has one writer), so ``seq`` is gap-free and unique per document even
 when several nodes append at once, and each event's hash chains onto the one
-before it. Snapshots are an optimisation only: a document loads from its
-newest snapshot plus the events after it; old snapshots are thinned out
-as new ones are saved (:mod:`eventstore.retention`).
+before it. Events are stored compactly (:mod:`eventstore.blocks`): each run
+of 256 is packed into one block by the append that completes it, and newer
+ones wait in reused tail rows. Snapshots are an optimisation only: a document
+loads from its newest snapshot plus the events after it; old snapshots are
+thinned out as new ones are saved (:mod:`eventstore.retention`).
 """
 
 from __future__ import annotations
