@@ -2,15 +2,18 @@
 
 Usage (from the repository root; needs Postgres)::
 
-    .venv/bin/python -m bench.capacity_log [--events 260000] [--quick]
+    .venv/bin/python -m bench.capacity_log [--events 260000] [--quick] [--batch 50]
 
 Builds one document of ``--events`` keystrokes (seeded random typing: runs of
-5-60 characters at a random place, one backspace in ten), appended in the
-batches a room commits, with a snapshot every 500 events saved the way a room
-saves them (the retention policy thins them as it goes). Then it prints one
-JSON line per figure:
+5-60 characters at a random place, one backspace in ten), appended in commits
+of ``--batch`` events (50, as a room commits under load; 1 is slow typing,
+one commit per keystroke), with a snapshot every 500 events saved the way a
+room saves them (the retention policy thins them as it goes). Then it prints
+one JSON line per figure:
 
-* ``log_bytes``: on-disk bytes of the events table and its indexes per event;
+* ``log_bytes``: on-disk bytes per event of every table holding events
+  (the packed blocks and the tail), with their indexes and TOAST, and each
+  table's total;
 * ``snapshots``: how many are kept and their total bytes, against the state size;
 * ``time_travel``: rebuilding the document at random seqs (milliseconds);
 * ``verify``: ``collab replay --verify`` as a separate process: events/s and
@@ -42,11 +45,14 @@ from eventstore.replay import rebuild
 
 SNAPSHOT_EVERY = 500
 COMMIT_BATCH = 50
+# Every table that holds events (a table that does not exist counts nothing).
+EVENT_TABLES = ("doc_events", "doc_event_blocks")
 TIME_TRAVEL_SAMPLES = 20
 _SIZE_QUERY = """
 SELECT pg_total_relation_size(c.oid) FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $1 AND n.nspname = current_schema()"""
+
 _SNAPSHOT_BYTES = "SELECT count(*), coalesce(sum(length(state)), 0) FROM doc_snapshots"
 
 
@@ -74,14 +80,16 @@ def keystrokes(count: int, seed: int = 7) -> list[bytes]:
     return updates[:count]
 
 
-async def build_log(url: str, doc_id: str, author: str, updates: list[bytes]) -> None:
-    """Append ``updates`` in room-sized commits, snapshotting every SNAPSHOT_EVERY events."""
+async def build_log(
+    url: str, doc_id: str, author: str, updates: list[bytes], commit_batch: int = COMMIT_BATCH
+) -> None:
+    """Append ``updates`` in commits of ``commit_batch``, a snapshot every SNAPSHOT_EVERY events."""
     async with open_database(url) as db:
         log = EventLog(db)
         shadow: Doc[Any] = Doc(client_id=1)
         last_snapshot = 0
-        for start in range(0, len(updates), COMMIT_BATCH):
-            batch = updates[start : start + COMMIT_BATCH]
+        for start in range(0, len(updates), commit_batch):
+            batch = updates[start : start + commit_batch]
             events = [NewEvent("update", u, author, "bench-node-1") for u in batch]
             stored = await log.append(doc_id, events)
             with shadow.transaction():
@@ -92,15 +100,22 @@ async def build_log(url: str, doc_id: str, author: str, updates: list[bytes]) ->
                 last_snapshot = stored[-1].seq
 
 
-async def measure_sizes(url: str, events: int) -> None:
+async def measure_sizes(url: str, events: int, commit_batch: int) -> None:
     """Bytes on disk per event, and the snapshots kept."""
     async with open_database(url) as db:
-        table_bytes = await db.fetchval(_SIZE_QUERY, "doc_events")
+        tables = {table: await db.fetchval(_SIZE_QUERY, table) or 0 for table in EVENT_TABLES}
+        table_bytes = sum(tables.values())
         count, snapshot_bytes = (await db.fetch(_SNAPSHOT_BYTES))[0].values()
         log = EventLog(db)
         doc_id = (await db.fetchrow("SELECT doc_id FROM doc_heads LIMIT 1") or {})["doc_id"]
         newest = await log.latest_snapshot(doc_id)
-    emit("log_bytes", events=events, bytes_per_event=round(table_bytes / events, 1))
+    emit(
+        "log_bytes",
+        events=events,
+        commit_batch=commit_batch,
+        bytes_per_event=round(table_bytes / events, 1),
+        table_bytes=tables,
+    )
     state = len(newest.state) if newest else 0
     emit(
         "snapshots",
@@ -156,14 +171,17 @@ def measure_verify(url: str, doc_id: str, events: int) -> None:
     )
 
 
-async def main(events: int) -> None:
+async def main(events: int, commit_batch: int, sizes_only: bool) -> None:
     """Build the log on a fresh schema and measure it."""
     async with postgres_database() as url:
         seeded = await seed_document(url)
         started = time.perf_counter()
-        await build_log(url, seeded.doc_id, seeded.users["writer"].id, keystrokes(events))
+        writer = seeded.users["writer"].id
+        await build_log(url, seeded.doc_id, writer, keystrokes(events), commit_batch)
         emit("built", events=events, seconds=round(time.perf_counter() - started, 1))
-        await measure_sizes(url, events)
+        await measure_sizes(url, events, commit_batch)
+        if sizes_only:
+            return
         await measure_time_travel(url, seeded.doc_id, events)
         await asyncio.to_thread(measure_verify, url, seeded.doc_id, events)
 
@@ -172,6 +190,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=260_000)
     parser.add_argument("--quick", action="store_true", help="20,000 events")
+    parser.add_argument("--batch", type=int, default=COMMIT_BATCH, help="events per commit")
+    parser.add_argument("--sizes-only", action="store_true", help="skip time travel and verify")
     args = parser.parse_args()
-    asyncio.run(main(20_000 if args.quick else args.events))
+    asyncio.run(main(20_000 if args.quick else args.events, args.batch, args.sizes_only))
     sys.exit(0)

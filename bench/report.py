@@ -1,5 +1,8 @@
 """The suite's report: the targets as ratios, tables, PNG plots, and the machine.
 
+The targets compare collab with the stock server; the same ratios to Hocuspocus
+are printed and tabled as information, with no verdict.
+
 :func:`write_report` replaces the part of the output file between
 :data:`BEGIN` and :data:`END` (the rest, the hand-written analysis, stays) and
 returns the summary printed at the end of ``make bench``.
@@ -26,7 +29,7 @@ import matplotlib.pyplot as plt
 
 from bench.common import REPO_ROOT, fmt, summarize
 from bench.scenarios import CrossNodeResult, FanoutResult, TraceResult
-from bench.targets import KINDS, POSTGRES, STOCK
+from bench.targets import HOCUSPOCUS, KINDS, POSTGRES, REFERENCES, STOCK
 
 BEGIN = "<!-- bench:begin (written by `make bench`; edits here are lost) -->"
 END = "<!-- bench:end -->"
@@ -72,13 +75,14 @@ def _ratio(value: float, reference: float) -> float:
     return value / reference if reference > 0 else math.nan
 
 
-def _fanout_rows(results: Results) -> list[list[str]]:
+def _fanout_rows(results: Results, reference: str = STOCK) -> list[list[str]]:
+    """collab's fan-out latency over ``reference``'s: what, figures, whether both are ≤ 1x."""
     rows = []
-    stock = {r.readers: r.summary for r in results.fanout if r.target == STOCK}
+    refs = {r.readers: r.summary for r in results.fanout if r.target == reference}
     for result in results.fanout:
-        if result.target == STOCK or result.readers not in stock:
+        if result.target in REFERENCES or result.readers not in refs:
             continue
-        mine, ref = result.summary, stock[result.readers]
+        mine, ref = result.summary, refs[result.readers]
         p50, p99 = _ratio(mine.p50, ref.p50), _ratio(mine.p99, ref.p99)
         rows.append(
             [
@@ -91,12 +95,13 @@ def _fanout_rows(results: Results) -> list[list[str]]:
     return rows
 
 
-def _trace_rows(results: Results) -> list[list[str]]:
+def _trace_rows(results: Results, reference: str = STOCK) -> list[list[str]]:
+    """collab's trace time over ``reference``'s: what, figures, whether ≤ 1x and complete."""
     rows = []
-    stock = {r.updates: r for r in results.traces if r.target == STOCK}
+    refs = {r.updates: r for r in results.traces if r.target == reference}
     for result in results.traces:
-        ref = stock.get(result.updates)
-        if result.target == STOCK or ref is None:
+        ref = refs.get(result.updates)
+        if result.target in REFERENCES or ref is None:
             continue
         ratio = _ratio(result.seconds, ref.seconds)
         rows.append(
@@ -167,6 +172,12 @@ def target_rows(results: Results) -> list[list[str]]:
         *_cross_rows(results),
         *_jobs_rows(results),
     ]
+
+
+def hocuspocus_rows(results: Results) -> list[list[str]]:
+    """The fan-out and trace ratios again, to Hocuspocus: information, not targets."""
+    rows = [*_fanout_rows(results, HOCUSPOCUS), *_trace_rows(results, HOCUSPOCUS)]
+    return [[what, figures] for what, figures, _ in rows]
 
 
 # -- tables -------------------------------------------------------------------
@@ -313,7 +324,9 @@ def machine_lines(results: Results) -> list[str]:
         f"- Node {_node_version()}; client yjs {_npm_version('bench/js', 'yjs')},"
         f" y-websocket {_npm_version('bench/js', 'y-websocket')};"
         f" stock server @y/websocket-server"
-        f" {_npm_version('tests/js', '@y/websocket-server')}",
+        f" {_npm_version('tests/js', '@y/websocket-server')};"
+        f" Hocuspocus @hocuspocus/server {_npm_version('bench/js', '@hocuspocus/server')}"
+        f" with @hocuspocus/provider {_npm_version('bench/js', '@hocuspocus/provider')}",
     ]
 
 
@@ -333,13 +346,17 @@ def render(results: Results, plots: dict[str, str]) -> str:
         "",
         _markdown(["target", "figures", "verdict"], target_rows(results)),
         "",
-        "#### Fan-out latency (1 writer, Y.Map updates, stock npm clients)",
+        "#### collab / Hocuspocus, same run (information, no target)",
+        "",
+        _markdown(["comparison", "figures"], hocuspocus_rows(results)),
+        "",
+        "#### Fan-out latency (1 writer, Y.Map updates; stock npm clients, Hocuspocus' own)",
         "",
         _fanout_table(results),
         "",
         f"![fan-out latency]({plots['fanout']})",
         "",
-        "#### Trace throughput (stock client streams, 5 watchers)",
+        "#### Trace throughput (the client streams, 5 watchers; Hocuspocus' own client for it)",
         "",
         _trace_table(results),
         "",
@@ -379,6 +396,10 @@ def write_report(results: Results, out: Path) -> str:
     out.write_text(text, encoding="utf-8")
     rows = target_rows(results)
     lines = [f"{what}: {figures} [{verdict.strip('*')}]" for what, figures, verdict in rows]
+    lines += [
+        f"{what} vs Hocuspocus: {figures} [information]"
+        for what, figures in hocuspocus_rows(results)
+    ]
     lines += [f"skipped: {s}" for s in results.skipped]
     lines += [f"FAILED: {s}" for s in results.failed]
     return "\n".join(lines)

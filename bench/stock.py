@@ -26,15 +26,20 @@ DRIVER = JS_DIR / "driver.mjs"
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a client connects: ``{base}/{room}?token={token}``."""
+    """Where a client connects: ``{base}/{room}?token={token}``.
+
+    ``protocol`` picks the client: ``y-websocket`` (the stock provider) or
+    ``hocuspocus`` (Hocuspocus' own provider, which names the room in every message).
+    """
 
     base: str
     room: str
     token: str | None = None
+    protocol: str = "y-websocket"
 
 
 def ensure_js() -> None:
-    """Install ``bench/js`` from its lockfile once (``npm ci``).
+    """Install ``bench/js`` from its lockfile (``npm ci``) unless it is installed already.
 
     Raises:
         BenchSkipError: Node.js or npm is missing, or the install failed.
@@ -42,7 +47,9 @@ def ensure_js() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise BenchSkipError("node and npm are needed for the stock client")
     stamp = JS_DIR / "node_modules" / ".installed"
-    if stamp.exists():
+    # As make does: a lockfile newer than the install (a package added) means install again.
+    lock = JS_DIR / "package-lock.json"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
         return
     done = subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund"],

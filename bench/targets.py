@@ -1,9 +1,10 @@
-"""The servers the suite compares: collab on SQLite, collab on Postgres, and the stock server.
+"""The servers the suite compares: collab on SQLite and on Postgres, the stock server, Hocuspocus.
 
 Each :func:`target` is a fresh server with a fresh document: a ``collab serve``
 node on a new SQLite file or Postgres schema (rate limits raised so they never
-interfere), or the npm ``@y/websocket-server`` (documents in memory, nothing
-saved). The clients connect to :attr:`Target.writer` and :attr:`Target.reader`.
+interfere), the npm ``@y/websocket-server``, or ``@hocuspocus/server`` (both with
+documents in memory, nothing saved). The clients connect to
+:attr:`Target.writer` and :attr:`Target.reader`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from bench.common import (
     seed_document,
     sqlite_database,
 )
+from bench.hocuspocus import PROTOCOL as HOCUSPOCUS_PROTOCOL
+from bench.hocuspocus import HocuspocusStartError, hocuspocus_server
 from bench.stock import Endpoint
 from tests.services import REDIS_URL
 from tests.support.nodes import RunningNode
@@ -33,9 +36,13 @@ from tests.support.yjs import YjsHarnessError, reference_server
 STOCK = "stock"
 SQLITE = "collab SQLite"
 POSTGRES = "collab Postgres"
-KINDS = (STOCK, SQLITE, POSTGRES)
-# Rate limits and per-user connection caps are a policy, not a cost: raised so a
-# benchmark measures the engine (every reader of a fan-out is the same user).
+HOCUSPOCUS = "Hocuspocus"
+KINDS = (STOCK, HOCUSPOCUS, SQLITE, POSTGRES)
+# The targets are ratios to the stock server; Hocuspocus is a second yardstick.
+REFERENCES = (STOCK, HOCUSPOCUS)
+# Rate limits and the per-user connection cap (20 per document by default; every
+# reader of a fan-out is one user) are a policy, not a cost: raised so a benchmark
+# measures the engine.
 RAISED_LIMITS = {
     "COLLAB_UPDATES_PER_SECOND": "1000000",
     "COLLAB_UPDATE_BURST": "1000000",
@@ -58,7 +65,7 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class LogFigures:
-    """What a collab node's log and metrics say after a run (nan/None for the stock server)."""
+    """What a collab node's log and metrics say after a run (nan/None for the other servers)."""
 
     head_seq: float = math.nan
     commits: float = math.nan
@@ -81,6 +88,15 @@ async def target(kind: str) -> AsyncIterator[Target]:
                 yield Target(kind, endpoint, endpoint)
         except YjsHarnessError as exc:
             raise BenchSkipError(f"stock server: {exc}") from None
+        return
+    if kind == HOCUSPOCUS:
+        try:
+            async with hocuspocus_server() as base:
+                room = f"bench-{uuid.uuid4().hex[:8]}"
+                endpoint = Endpoint(base, room, protocol=HOCUSPOCUS_PROTOCOL)
+                yield Target(kind, endpoint, endpoint)
+        except HocuspocusStartError as exc:
+            raise BenchSkipError(str(exc)) from None
         return
     database = postgres_database() if kind == POSTGRES else sqlite_database()
     async with database as url:

@@ -3,9 +3,11 @@
 Appends lock the document's head row (``SELECT … FOR UPDATE`` on Postgres;
 SQLite has one writer), so ``seq`` is gap-free and unique per document even
 when several nodes append at once, and each event's hash chains onto the one
-before it. Snapshots are an optimisation only: a document loads from its
-newest snapshot plus the events after it; old snapshots are thinned out
-as new ones are saved (:mod:`eventstore.retention`).
+before it. Events are stored compactly (:mod:`eventstore.blocks`): each run
+of 256 is packed into one block by the append that completes it, and newer
+ones wait in reused tail rows. Snapshots are an optimisation only: a document
+loads from its newest snapshot plus the events after it; old snapshots are
+thinned out as new ones are saved (:mod:`eventstore.retention`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,30 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from eventstore.blocks import (
+    BLOCK_EVENTS,
+    HASH_PREFIX,
+    TAIL_SLOTS,
+    Block,
+    BlockFormatError,
+    block_start,
+    decode_body,
+    encode_body,
+)
 from eventstore.database import Connection, Database, Row
 from eventstore.dialect import POSTGRES
 from eventstore.errors import SeqConflictError, UnknownLogError
-from eventstore.events import NewEvent, StoredEvent, chain_hash
+from eventstore.events import (
+    EVENT_KINDS,
+    ChainHasher,
+    EventFields,
+    EventKind,
+    NewEvent,
+    StoredEvent,
+    canonical_meta,
+    chain_hash,
+)
+from eventstore.logs import GENESIS_HASH
 from eventstore.retention import snapshots_to_drop
 
 _HEAD = "SELECT seq, hash FROM doc_heads WHERE doc_id = $1"
@@ -31,10 +53,18 @@ HEADS_PER_QUERY = 1000
 _HEADS = "SELECT doc_id, seq FROM doc_heads WHERE doc_id IN ({})".format(  # noqa: S608
     ", ".join(f"${n}" for n in range(1, HEADS_PER_QUERY + 1))
 )
-_INSERT_EVENT = """
+# A tail event takes the slot of the event TAIL_SLOTS before it, which is
+# packed by then (see EventLog._append_fast): rewriting a row in place leaves
+# its old version on the same page, where Postgres prunes it without a vacuum.
+_UPSERT_TAIL = """
+ON CONFLICT (doc_id, slot) DO UPDATE SET seq = excluded.seq, kind = excluded.kind,
+    payload = excluded.payload, author_id = excluded.author_id, node_id = excluded.node_id,
+    created_at = excluded.created_at, meta = excluded.meta, hash = excluded.hash,
+    source = excluded.source"""
+_INSERT_EVENT = f"""
 INSERT INTO doc_events
-    (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
+    (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source, slot)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){_UPSERT_TAIL}"""  # noqa: S608
 _MOVE_HEAD = "UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1"
 # The append fast path: move the head only if it is still where this log last
 # left it, so the events chained onto that head are right; otherwise nothing.
@@ -42,28 +72,64 @@ _MOVE_KNOWN_HEAD = """
 UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1 AND seq = $4 AND hash = $5"""
 # Postgres does the same and the inserts in one statement (one round trip, its
 # own transaction): the inserts join the moved head, so a stale head inserts nothing.
-_APPEND_AT_KNOWN_HEAD = """
+_APPEND_AT_KNOWN_HEAD = f"""
 WITH head AS (
     UPDATE doc_heads SET seq = $2, hash = $3 WHERE doc_id = $1 AND seq = $4 AND hash = $5
     RETURNING doc_id
 ), inserted AS (
     INSERT INTO doc_events
-        (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source)
+        (doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source, slot)
     SELECT head.doc_id, e.seq, e.kind, e.payload, e.author_id, e.node_id, $6, e.meta, e.hash,
-        e.source
+        e.source, (e.seq - 1) % {TAIL_SLOTS}
     FROM head, unnest(
         $7::bigint[], $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::bytea[],
         $14::text[]
-    ) AS e (seq, kind, payload, author_id, node_id, meta, hash, source)
+    ) AS e (seq, kind, payload, author_id, node_id, meta, hash, source){_UPSERT_TAIL}
     RETURNING 1
 )
-SELECT count(*) FROM inserted"""
-_COLUMNS = "doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source"
-_READ_PAGE = f"""
-SELECT {_COLUMNS} FROM doc_events
-WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"""  # noqa: S608
-_READ_ONE = f"SELECT {_COLUMNS} FROM doc_events WHERE doc_id = $1 AND seq = $2"  # noqa: S608
-_SEQ_AT_TIME = "SELECT coalesce(max(seq), 0) FROM doc_events WHERE doc_id = $1 AND created_at <= $2"
+SELECT count(*) FROM inserted"""  # noqa: S608
+# The newest packed seq; tail rows at or before it are stale slots.
+_PACKED = """coalesce((SELECT last_seq FROM doc_event_blocks WHERE doc_id = $1
+    ORDER BY first_seq DESC LIMIT 1), 0)"""
+_PACKED_THROUGH = f"SELECT {_PACKED}"
+_TAIL_COLUMNS = "seq, kind, payload, author_id, node_id, created_at, meta, hash, source"
+# Blocks and tail rows of a seq range in one statement, so a concurrent pack
+# (which moves tail rows into a block) cannot hide events between two reads.
+_READ_RANGE = f"""
+SELECT first_seq AS seq, 1 AS packed, body AS payload, previous, last_hash AS hash,
+    NULL AS kind, NULL AS author_id, NULL AS node_id, NULL AS created_at, NULL AS meta,
+    NULL AS source
+FROM doc_event_blocks WHERE doc_id = $1 AND first_seq <= $3 AND last_seq > $2
+UNION ALL
+SELECT seq, 0, payload, NULL, hash, kind, author_id, node_id, created_at, meta, source
+FROM doc_events WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND seq > {_PACKED}
+ORDER BY seq"""  # noqa: S608
+_TAIL_SEQ_AT_TIME = f"""
+SELECT coalesce(max(seq), 0) FROM doc_events
+WHERE doc_id = $1 AND created_at <= $2 AND seq > {_PACKED}"""  # noqa: S608
+_BLOCKS_SEQ_AT_TIME = """
+SELECT coalesce(max(last_seq), 0) FROM doc_event_blocks WHERE doc_id = $1 AND max_at <= $2"""
+_BLOCKS_STRADDLING_TIME = """
+SELECT first_seq, previous, last_hash, body FROM doc_event_blocks
+WHERE doc_id = $1 AND min_at <= $2 AND max_at > $2 AND last_seq > $3 ORDER BY first_seq"""
+_BLOCKS_WITH_KINDS = """
+SELECT first_seq, previous, last_hash, body FROM doc_event_blocks
+WHERE doc_id = $1 AND (kinds & $2) <> 0 ORDER BY first_seq"""
+_TAIL_OF_KIND = f"""
+SELECT {_TAIL_COLUMNS} FROM doc_events
+WHERE doc_id = $1 AND kind = $2 AND seq > {_PACKED} ORDER BY seq"""  # noqa: S608
+_TAIL_TO_PACK = f"""
+SELECT {_TAIL_COLUMNS} FROM doc_events
+WHERE doc_id = $1 AND seq > $4 AND seq <= $2 ORDER BY seq LIMIT $3"""  # noqa: S608
+_BLOCK_HASH = "SELECT last_hash FROM doc_event_blocks WHERE doc_id = $1 AND first_seq = $2"
+_INSERT_BLOCK = """
+INSERT INTO doc_event_blocks
+    (doc_id, first_seq, last_seq, min_at, max_at, kinds, previous, last_hash, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+# Only migration 0006 deletes packed rows (its tail rows had no slots yet).
+_DELETE_PACKED = "DELETE FROM doc_events WHERE doc_id = $1 AND seq >= $2 AND seq <= $3"
+# Blocks packed per round of a pack (bounds the rows held at once).
+_PACK_ROUND = 32
 _LATEST_SNAPSHOT = """
 SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1"""
 _SAVE_SNAPSHOT = """
@@ -109,22 +175,6 @@ class Snapshot:
     state: bytes
 
 
-def _event(row: Row) -> StoredEvent:
-    meta = row["meta"]
-    return StoredEvent(
-        doc_id=row["doc_id"],
-        seq=row["seq"],
-        kind=row["kind"],
-        update=bytes(row["payload"]),
-        author_id=row["author_id"],
-        node_id=row["node_id"],
-        created_at=row["created_at"],
-        meta=None if meta is None else json.loads(meta),
-        hash=bytes(row["hash"]),
-        source=row["source"],
-    )
-
-
 class EventLog:
     """Reads and appends of document logs over a :class:`Database`."""
 
@@ -133,6 +183,8 @@ class EventLog:
         # The head each log had after this object's last append to it: appends
         # chain onto it without reading the head first (see _append_fast).
         self._heads: dict[str, Head] = {}
+        # The newest packed seq of each log in _heads, as that append left it.
+        self._packed: dict[str, int] = {}
 
     async def append(
         self,
@@ -159,14 +211,23 @@ class EventLog:
         """
         if conn is not None:
             # The caller's transaction may still roll back: forget the head.
-            self._heads.pop(doc_id, None)
+            self._forget(doc_id)
             return await self._append(conn, doc_id, events, expected_head)
         stored = await self._append_fast(doc_id, events, expected_head)
         if stored is None:
             async with self._db.transaction() as own:
                 stored = await self._append(own, doc_id, events, expected_head)
+                packed = await _packed_through(own, doc_id)
             if stored:
-                self._remember(doc_id, stored[-1])
+                self._remember(doc_id, stored[-1], packed)
+        elif _fills_block(stored):
+            # The one-statement append cannot pack; the head lock taken here
+            # orders this pack after the append and against any other node's.
+            async with self._db.transaction() as own:
+                await self._locked_head(own, doc_id)
+                await pack_log(own, doc_id, stored[-1].seq)
+                packed = await _packed_through(own, doc_id)
+            self._remember(doc_id, stored[-1], packed)
         return stored
 
     async def _append_fast(
@@ -175,11 +236,16 @@ class EventLog:
         """Append after the remembered head in one call, or return None.
 
         None means "use the locking path": no head is remembered, the head
-        moved since (another node or process appended), or the backend has no
-        one-call form. The guard in the SQL makes a stale head change nothing.
+        moved since (another node or process appended), the events would
+        take tail slots whose events are not known to be packed, or the
+        backend has no one-call form. The guard in the SQL makes a stale head
+        change nothing.
         """
         head = self._heads.get(doc_id)
         if head is None or not events or expected_head not in (None, head.seq):
+            return None
+        # Packed blocks never go away, so a remembered packed seq stays true.
+        if head.seq + len(events) - TAIL_SLOTS > self._packed.get(doc_id, 0):
             return None
         stored = _chain(doc_id, head, events, time.time())
         last = stored[-1]
@@ -195,16 +261,21 @@ class EventLog:
         else:
             return None
         if not done:
-            self._heads.pop(doc_id, None)
+            self._forget(doc_id)
             return None
-        self._remember(doc_id, last)
+        self._remember(doc_id, last, self._packed.get(doc_id, 0))
         return stored
 
-    def _remember(self, doc_id: str, last: StoredEvent) -> None:
-        self._heads.pop(doc_id, None)
+    def _remember(self, doc_id: str, last: StoredEvent, packed: int) -> None:
+        self._forget(doc_id)
         if len(self._heads) >= _KNOWN_HEADS:
-            del self._heads[next(iter(self._heads))]
+            self._forget(next(iter(self._heads)))
         self._heads[doc_id] = Head(last.seq, last.hash)
+        self._packed[doc_id] = packed
+
+    def _forget(self, doc_id: str) -> None:
+        self._heads.pop(doc_id, None)
+        self._packed.pop(doc_id, None)
 
     async def _append(
         self,
@@ -217,7 +288,7 @@ class EventLog:
         if expected_head is not None and head.seq != expected_head:
             raise SeqConflictError(doc_id, expected_head, head.seq)
         stored = _chain(doc_id, head, events, time.time())
-        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        await _insert_tail(conn, doc_id, head.seq, stored)
         if stored:
             await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
         return stored
@@ -233,12 +304,13 @@ class EventLog:
         Raises:
             UnknownLogError: the document has no log.
         """
+        self._forget(doc_id)
         head = await self._locked_head(conn, doc_id)
         stored: list[StoredEvent] = []
         for event, created_at in events:
             previous = Head(stored[-1].seq, stored[-1].hash) if stored else head
             stored += _chain(doc_id, previous, [event], created_at)
-        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored])
+        await _insert_tail(conn, doc_id, head.seq, stored)
         if stored:
             await conn.execute(_MOVE_HEAD, doc_id, stored[-1].seq, stored[-1].hash)
         return stored
@@ -277,14 +349,101 @@ class EventLog:
         self, doc_id: str, *, after: int = 0, through: int | None = None, limit: int | None = None
     ) -> list[StoredEvent]:
         """Events with ``after < seq <= through``, oldest first, at most ``limit``."""
-        rows = await self._db.fetch(
-            _READ_PAGE,
-            doc_id,
-            after,
-            _NO_LIMIT if through is None else through,
-            _NO_LIMIT if limit is None else limit,
-        )
-        return [_event(row) for row in rows]
+        events: list[StoredEvent] = []
+        upper = _upper(after, through, limit)
+        for segment in await self._segments(doc_id, after, upper):
+            hashes = _stored_hashes(doc_id, segment)
+            for offset, fields in enumerate(segment.events):
+                seq = segment.first_seq + offset
+                if after < seq <= upper:
+                    events.append(_stored(doc_id, seq, fields, hashes[offset]))
+        return events
+
+    async def segments(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 5000
+    ) -> AsyncIterator[list[Block]]:
+        """The stored log as it is kept: blocks, and each tail event as a block of one.
+
+        Pages of about ``page`` events, oldest first, starting at the block
+        holding ``after + 1`` (so a page may begin before it). Nothing is
+        hashed: this is for checking the chain (``previous`` of a tail event
+        is the hash stored before it) and for replaying updates quickly. The
+        next page is read while the caller works on the current one.
+        """
+        upper = _NO_LIMIT if through is None else through
+
+        def fetch(start: int) -> asyncio.Future[list[Block]]:
+            return asyncio.ensure_future(
+                self._segments(doc_id, start, min(upper, start + page), tail_previous=True)
+            )
+
+        upcoming = fetch(after)
+        try:
+            while True:
+                batch = await upcoming
+                reached = batch[-1].last_seq if batch else after
+                more = bool(batch) and reached < upper
+                if more:
+                    upcoming = fetch(reached)
+                if batch:
+                    yield batch
+                if not more:
+                    return
+        finally:
+            upcoming.cancel()
+
+    async def updates(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 5000
+    ) -> AsyncIterator[list[bytes]]:
+        """The updates of events ``after < seq <= through`` in pages, unhashed (fast)."""
+        async for batch in self.segments(doc_id, after=after, through=through, page=page):
+            found: list[bytes] = []
+            for segment in batch:
+                skip = max(0, after - segment.first_seq + 1)
+                upto = len(segment.events) if through is None else through - segment.first_seq + 1
+                found += [fields[1] for fields in segment.events[skip:upto]]
+            if found:
+                yield found
+
+    async def _segments(
+        self, doc_id: str, after: int, through: int, *, tail_previous: bool = False
+    ) -> list[Block]:
+        rows = await self._db.fetch(_READ_RANGE, doc_id, after, through)
+        segments: list[Block] = []
+        previous: bytes | None = None
+        for row in rows:
+            if row["packed"]:
+                events, prefixes = _decode(row["seq"], bytes(row["payload"]))
+                block = Block(
+                    row["seq"], bytes(row["previous"]), bytes(row["hash"]), events, prefixes
+                )
+                segments.append(block)
+                previous = block.last_hash
+                continue
+            stored_hash = bytes(row["hash"])
+            if previous is None and tail_previous:
+                previous = await self._hash_before(doc_id, row["seq"])
+            segments.append(
+                Block(
+                    row["seq"],
+                    previous or b"",
+                    stored_hash,
+                    [_tail_fields(row)],
+                    [stored_hash[:HASH_PREFIX]],
+                    packed=False,
+                )
+            )
+            previous = stored_hash
+        return segments
+
+    async def _hash_before(self, doc_id: str, seq: int) -> bytes:
+        """The stored hash of event ``seq - 1`` (the genesis hash before seq 1)."""
+        if seq <= 1:
+            return GENESIS_HASH
+        rows = await self._db.fetch(_READ_RANGE, doc_id, seq - 2, seq - 1)
+        if not rows:
+            return b""
+        return bytes(rows[-1]["hash"])
 
     async def iterate(
         self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 2000
@@ -320,13 +479,35 @@ class EventLog:
 
     async def event(self, doc_id: str, seq: int) -> StoredEvent | None:
         """One event, if it exists."""
-        row = await self._db.fetchrow(_READ_ONE, doc_id, seq)
-        return None if row is None else _event(row)
+        found = await self.read(doc_id, after=seq - 1, through=seq)
+        return found[0] if found else None
+
+    async def events_of_kind(self, doc_id: str, kind: EventKind) -> list[StoredEvent]:
+        """Every event of ``kind``, oldest first (blocks without one are not read)."""
+        found: list[StoredEvent] = []
+        mask = 1 << EVENT_KINDS.index(kind)
+        for row in await self._db.fetch(_BLOCKS_WITH_KINDS, doc_id, mask):
+            block = _block(row)
+            hashes = _stored_hashes(doc_id, block)
+            for offset, fields in enumerate(block.events):
+                if fields[0] == kind:
+                    found.append(_stored(doc_id, block.first_seq + offset, fields, hashes[offset]))
+        for row in await self._db.fetch(_TAIL_OF_KIND, doc_id, kind):
+            found.append(_stored(doc_id, row["seq"], _tail_fields(row), bytes(row["hash"])))
+        return found
 
     async def seq_at_time(self, doc_id: str, until: float) -> int:
         """The newest seq committed at or before ``until`` (0 if none)."""
-        seq: int = await self._db.fetchval(_SEQ_AT_TIME, doc_id, until)
-        return seq
+        # The tail first: a pack between the reads then shows events twice, never not at all.
+        newest: int = await self._db.fetchval(_TAIL_SEQ_AT_TIME, doc_id, until)
+        whole: int = await self._db.fetchval(_BLOCKS_SEQ_AT_TIME, doc_id, until)
+        newest = max(newest, whole)
+        for row in await self._db.fetch(_BLOCKS_STRADDLING_TIME, doc_id, until, newest):
+            block = _block(row)
+            for offset, fields in enumerate(block.events):
+                if fields[4] <= until:
+                    newest = max(newest, block.first_seq + offset)
+        return newest
 
     async def latest_snapshot(self, doc_id: str, *, at_most: int | None = None) -> Snapshot | None:
         """The newest snapshot at or before ``at_most`` (any, when None)."""
@@ -403,6 +584,7 @@ def _row(event: StoredEvent) -> tuple[Any, ...]:
         meta,
         event.hash,
         event.source,
+        (event.seq - 1) % TAIL_SLOTS,
     )
 
 
@@ -411,3 +593,157 @@ def _columns(events: list[StoredEvent]) -> list[list[Any]]:
     rows = [_row(e) for e in events]
     # _row order: doc_id, seq, kind, payload, author_id, node_id, created_at, meta, hash, source
     return [[row[i] for row in rows] for i in (1, 2, 3, 4, 5, 7, 8, 9)]
+
+
+def _fills_block(stored: Sequence[StoredEvent]) -> bool:
+    """True when these appended events complete at least one block."""
+    return bool(stored) and block_start(stored[-1].seq + 1) > block_start(stored[0].seq)
+
+
+def _upper(after: int, through: int | None, limit: int | None) -> int:
+    # Seqs are gap-free, so "at most limit events after" is a seq range.
+    upper = _NO_LIMIT if through is None else through
+    return upper if limit is None else min(upper, after + limit)
+
+
+def _tail_fields(row: Row) -> EventFields:
+    meta = row["meta"]
+    return (
+        row["kind"],
+        bytes(row["payload"]),
+        row["author_id"],
+        row["node_id"],
+        row["created_at"],
+        None if meta is None else canonical_meta(json.loads(meta)),
+        row["source"],
+    )
+
+
+def _block(row: Row) -> Block:
+    events, prefixes = _decode(row["first_seq"], bytes(row["body"]))
+    return Block(
+        row["first_seq"], bytes(row["previous"]), bytes(row["last_hash"]), events, prefixes
+    )
+
+
+def _decode(first_seq: int, body: bytes) -> tuple[list[EventFields], list[bytes]]:
+    try:
+        return decode_body(body)
+    except BlockFormatError as exc:
+        raise BlockFormatError(f"the block of events from {first_seq}: {exc}") from None
+
+
+def _stored_hashes(doc_id: str, segment: Block) -> list[bytes]:
+    """Each event's hash: stored for a tail event, chained from ``previous`` in a block."""
+    if not segment.packed:
+        return [segment.last_hash]
+    hashes = ChainHasher(doc_id).hashes(segment.previous, segment.first_seq, segment.events)
+    # A block's seal is its stored last hash, whatever the (possibly altered) body gives.
+    hashes[-1] = segment.last_hash
+    return hashes
+
+
+def _stored(doc_id: str, seq: int, fields: EventFields, hash_: bytes) -> StoredEvent:
+    kind, update, author_id, node_id, created_at, meta, source = fields
+    return StoredEvent(
+        doc_id,
+        seq,
+        kind,
+        update,
+        author_id,
+        node_id,
+        created_at,
+        None if meta is None else json.loads(meta),
+        hash_,
+        source,
+    )
+
+
+async def _insert_tail(
+    conn: Connection, doc_id: str, head: int, stored: Sequence[StoredEvent]
+) -> None:
+    """Write ``stored`` (after ``head``) to the tail, packing each block it completes.
+
+    Runs with the head locked. Whole blocks left unpacked (by a node that
+    stopped between an append and its pack) are packed first, so no event
+    takes the slot of one that is not packed yet.
+    """
+    await pack_log(conn, doc_id, head)
+    start = 0
+    while start < len(stored):
+        end = start + 1
+        while end < len(stored) and block_start(stored[end].seq) == block_start(stored[start].seq):
+            end += 1
+        await conn.executemany(_INSERT_EVENT, [_row(e) for e in stored[start:end]])
+        if stored[end - 1].seq % BLOCK_EVENTS == 0:
+            await pack_log(conn, doc_id, stored[end - 1].seq)
+        start = end
+
+
+async def _packed_through(conn: Connection, doc_id: str) -> int:
+    packed: int = await conn.fetchval(_PACKED_THROUGH, doc_id)
+    return packed
+
+
+async def pack_log(
+    conn: Connection, doc_id: str, through: int, *, delete_packed: bool = False
+) -> int:
+    """Pack the tail events of whole blocks up to ``through`` into blocks.
+
+    Runs in the caller's transaction, which must hold the log's head (so no
+    append or other pack runs meanwhile). Tail rows are moved as stored:
+    their fields and hashes are not re-derived, so whatever a check would
+    find in them it still finds in the block.
+
+    Returns:
+        The number of events packed.
+    """
+    upto = block_start(through + 1) - 1
+    packed = 0
+    while True:
+        done = await _packed_through(conn, doc_id)
+        if done >= upto:
+            return packed
+        rows = await conn.fetch(_TAIL_TO_PACK, doc_id, upto, _PACK_ROUND * BLOCK_EVENTS, done)
+        blocks = [rows[i : i + BLOCK_EVENTS] for i in range(0, len(rows), BLOCK_EVENTS)]
+        whole = [
+            b for b in blocks if len(b) == BLOCK_EVENTS and b[0]["seq"] == block_start(b[0]["seq"])
+        ]
+        if not whole:
+            return packed
+        previous = await _hash_before_block(conn, doc_id, whole[0][0]["seq"])
+        for block_rows in whole:
+            fields = [_tail_fields(row) for row in block_rows]
+            hashes = [bytes(row["hash"]) for row in block_rows]
+            kinds = 0
+            for kind, *_ in fields:
+                kinds |= 1 << EVENT_KINDS.index(kind)
+            times = [f[4] for f in fields]
+            await conn.execute(
+                _INSERT_BLOCK,
+                doc_id,
+                block_rows[0]["seq"],
+                block_rows[-1]["seq"],
+                min(times),
+                max(times),
+                kinds,
+                previous,
+                hashes[-1],
+                encode_body(fields, hashes),
+            )
+            previous = hashes[-1]
+        if delete_packed:
+            await conn.execute(_DELETE_PACKED, doc_id, whole[0][0]["seq"], whole[-1][-1]["seq"])
+        packed += BLOCK_EVENTS * len(whole)
+        if len(whole) < len(blocks) or len(rows) < _PACK_ROUND * BLOCK_EVENTS:
+            return packed
+
+
+async def _hash_before_block(conn: Connection, doc_id: str, first_seq: int) -> bytes:
+    if first_seq == 1:
+        return GENESIS_HASH
+    found = await conn.fetchval(_BLOCK_HASH, doc_id, first_seq - BLOCK_EVENTS)
+    # An older tail row not yet packed cannot precede an aligned block here
+    # (packing goes in order), so a missing block means a damaged log: chain
+    # onto nothing, which any check then reports.
+    return b"" if found is None else bytes(found)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,3 +106,65 @@ def verify_chain(previous: bytes, events: list[StoredEvent]) -> int | None:
             return stored.seq
         previous = stored.hash
     return None
+
+
+def canonical_meta(meta: dict[str, Any] | None) -> str | None:
+    """``meta`` exactly as the hash header spells it (sorted keys, no spaces)."""
+    return None if meta is None else json.dumps(meta, separators=(",", ":"), sort_keys=True)
+
+
+# (kind, update, author_id, node_id, created_at, canonical meta, source) of one event.
+EventFields = tuple[EventKind, bytes, str | None, str, float, str | None, str | None]
+
+
+class ChainHasher:
+    """:func:`chain_hash` for many events of one document, several times faster.
+
+    The header is assembled from cached JSON spellings of the few distinct
+    strings a log holds (kinds, authors, nodes, sources) instead of one
+    ``json.dumps`` per event; it is byte for byte the header :func:`chain_hash`
+    builds (the tests compare the two), so the chain's definition is unchanged.
+    """
+
+    def __init__(self, doc_id: str) -> None:
+        self._prefix = "[" + json.dumps(doc_id) + ","
+        self._spelled: dict[str | None, str] = {None: "null"}
+
+    def _spell(self, value: str | None) -> str:
+        spelled = self._spelled.get(value)
+        if spelled is None:
+            spelled = self._spelled[value] = json.dumps(value)
+        return spelled
+
+    def hashes(self, previous: bytes, first_seq: int, events: Sequence[EventFields]) -> list[bytes]:
+        """The hash of each event, the first chained onto ``previous`` at ``first_seq``."""
+        spell = self._spell
+        prefix = self._prefix
+        sha256 = hashlib.sha256
+        # "kind,author,node" spelled once per distinct combination.
+        who: dict[tuple[str, str | None, str], str] = {}
+        out = []
+        seq = first_seq
+        # Events committed together share their time: spell it once.
+        last_time: float | None = None
+        moment = ""
+        for kind, update, author, node, created_at, meta, source in events:
+            if created_at != last_time or type(created_at) is not float:
+                moment = _spell_number(created_at)
+                last_time = created_at
+            middle = who.get((kind, author, node))
+            if middle is None:
+                middle = who[kind, author, node] = f"{spell(kind)},{spell(author)},{spell(node)}"
+            tail = "]" if source is None else "," + spell(source) + "]"
+            header = (
+                f"{prefix}{seq},{middle},{moment},{'null' if meta is None else meta}{tail}"
+            ).encode()
+            previous = sha256(previous + len(header).to_bytes(4, "big") + header + update).digest()
+            out.append(previous)
+            seq += 1
+        return out
+
+
+def _spell_number(value: float) -> str:
+    # json.dumps spells a finite float with float.__repr__, and an int as int.
+    return float.__repr__(value) if type(value) is float else json.dumps(value)

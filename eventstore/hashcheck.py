@@ -1,9 +1,9 @@
 """Checking the hash chain of a log page by page, in worker processes.
 
 Hashing is the costliest part of verifying a log (a canonical JSON header and
-SHA-256 per event), and every event's link can be checked on its own: event
-``n`` must hash to its stored hash from event ``n - 1``'s *stored* hash. So
-pages of events go to a small process pool while the caller replays the CRDT
+SHA-256 per event), and every block can be checked on its own: its events must
+chain from the hash stored before it to the hashes stored in it. So pages of
+blocks can go to a small process pool while the caller replays the CRDT
 updates, and the two run in parallel.
 """
 
@@ -17,7 +17,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
 from typing import Self
 
-from eventstore.events import StoredEvent, verify_chain
+from eventstore.blocks import HASH_PREFIX, Block
+from eventstore.events import ChainHasher, StoredEvent, verify_chain
 
 POOL_FROM_EVENTS = 50_000
 POOL_FROM_CORES = 4
@@ -39,6 +40,30 @@ def broken_links(previous: bytes, events: Sequence[StoredEvent]) -> list[int]:
     return broken
 
 
+def broken_in_blocks(doc_id: str, previous: bytes, blocks: Sequence[Block]) -> list[int]:
+    """The first seq of each block that does not follow from the stored hash before it.
+
+    A block's events are rechained from the stored hash before the block and
+    compared with the stored hash prefixes and, for the last event, the full
+    stored hash (which seals the whole block); a tail event (a block of one)
+    is compared with its full stored hash. Only the first broken event of a
+    block can be named, since the full hashes after it are not stored.
+    """
+    hasher = ChainHasher(doc_id)
+    broken = []
+    for block in blocks:
+        hashes = hasher.hashes(previous, block.first_seq, block.events)
+        for offset, (found, stored) in enumerate(zip(hashes, block.prefixes, strict=True)):
+            if found[:HASH_PREFIX] != stored:
+                broken.append(block.first_seq + offset)
+                break
+        else:
+            if hashes and hashes[-1] != block.last_hash:
+                broken.append(block.last_seq)
+        previous = block.last_hash
+    return broken
+
+
 class ChainChecker:
     """Checks pages in a process pool (in this process when ``workers`` is 0).
 
@@ -46,8 +71,9 @@ class ChainChecker:
     :meth:`broken` gives every broken link found, in seq order.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, doc_id: str = "") -> None:
         self._workers = workers
+        self._doc_id = doc_id
         self._pool: Executor | None = None
         self._in_flight: list[asyncio.Future[list[int]]] = []
         self._broken: list[int] = []
@@ -70,14 +96,16 @@ class ChainChecker:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    async def submit(self, previous: bytes, events: Sequence[StoredEvent]) -> None:
-        """Check ``events`` (consecutive), the first chaining onto ``previous``."""
+    async def submit(self, previous: bytes, blocks: Sequence[Block]) -> None:
+        """Check ``blocks`` (consecutive), the first chaining onto ``previous``."""
         if self._pool is None:
-            self._broken += broken_links(previous, events)
+            self._broken += broken_in_blocks(self._doc_id, previous, blocks)
             return
         loop = asyncio.get_running_loop()
-        page = list(events)
-        self._in_flight.append(loop.run_in_executor(self._pool, broken_links, previous, page))
+        page = list(blocks)
+        self._in_flight.append(
+            loop.run_in_executor(self._pool, broken_in_blocks, self._doc_id, previous, page)
+        )
         if len(self._in_flight) > MAX_PAGES_IN_FLIGHT:
             self._broken += await self._in_flight.pop(0)
 

@@ -2,7 +2,9 @@
 
 ``schema/<engine>/NNNN_name.sql`` files run in order; each runs in its own
 transaction together with its row in ``schema_migrations``, so a crash
-leaves either all of a migration or none of it. Applying is idempotent and
+leaves either all of a migration or none of it. A migration that reshapes
+data SQL cannot (packing event blocks) has a Python step, run in the same
+transaction right after its SQL. Applying is idempotent and
 safe when several nodes start at once (Postgres: an advisory lock).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -28,6 +31,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at DOUBLE PRECISION NOT NULL
 )"""
 _APPLIED = "SELECT version FROM schema_migrations"
+_HEADS = "SELECT doc_id, seq FROM doc_heads ORDER BY doc_id"
 _RECORD = "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"
 
 
@@ -76,6 +80,9 @@ async def apply_migrations(db: Database) -> list[int]:
                 continue
             for statement in migration.statements():
                 await conn.execute(statement)
+            step = _STEPS.get(migration.version)
+            if step is not None:
+                await step(conn)
             await conn.execute(_RECORD, migration.version, migration.name, time.time())
             applied.append(migration.version)
             logger.info("applied migration %04d_%s", migration.version, migration.name)
@@ -86,3 +93,16 @@ async def _lock(db: Database, conn: Connection) -> None:
     # SQLite's BEGIN IMMEDIATE already excludes other writers.
     if db.dialect.name == "postgres":
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+
+
+async def _pack_existing_logs(conn: Connection) -> None:
+    """0006: pack every log's whole blocks of events into ``doc_event_blocks``."""
+    from eventstore.eventlog import pack_log  # the log's own packing, not a copy of it
+
+    for row in await conn.fetch(_HEADS):
+        packed = await pack_log(conn, row["doc_id"], row["seq"], delete_packed=True)
+        if packed:
+            logger.info("packed %d events of %s into blocks", packed, row["doc_id"])
+
+
+_STEPS: dict[int, Callable[[Connection], Awaitable[None]]] = {6: _pack_existing_logs}

@@ -117,7 +117,12 @@ class PostgresDatabase:
         """
         with _translated_errors():
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, timeout=_ACQUIRE_TIMEOUT, command_timeout=60
+                url,
+                min_size=1,
+                max_size=max_size,
+                timeout=_ACQUIRE_TIMEOUT,
+                command_timeout=60,
+                reset=_keep_session,
             )
         try:
             yield cls(pool)
@@ -173,6 +178,18 @@ class PostgresDatabase:
     async def close(self) -> None:
         """Close the pool."""
         await _close_pool(self._pool)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a connection to the pool without asyncpg's reset statement.
+
+    By default the pool sends ``RESET ALL; UNLISTEN *; CLOSE ALL;
+    pg_advisory_unlock_all()`` on every release: a second round trip for
+    every statement, on the path of every commit. Nothing here leaves session
+    state behind (no SET, LISTEN, cursors or session advisory locks; the
+    migration lock is transaction-scoped), and the pool still rolls back a
+    transaction left open before calling this.
+    """
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc
 
-from eventstore.crdt import apply_update, new_doc, text_of
+from eventstore.crdt import UpdateRejectedError, apply_update, new_doc, text_of
 from eventstore.database import Database
 from eventstore.eventlog import EventLog
 
@@ -47,13 +49,40 @@ async def rebuild(
         apply_update(doc, snapshot.state)
         start = snapshot.seq
     count = 0
-    async for page in log.pages(doc_id, after=start, through=target, page=_PAGE):
+    async for page in log.updates(doc_id, after=start, through=target, page=_PAGE):
         for first in range(0, len(page), APPLY_BATCH):
-            with doc.transaction():
-                for event in page[first : first + APPLY_BATCH]:
-                    apply_update(doc, event.update)
+            failures = apply_batch(doc, page[first : first + APPLY_BATCH])
+            if failures:
+                raise failures[0][1]
         count += len(page)
     return Rebuilt(target, doc, start, count)
+
+
+def apply_batch(doc: Doc[Any], updates: Sequence[bytes]) -> list[tuple[int, UpdateRejectedError]]:
+    """Apply ``updates`` in one yrs transaction; the index and error of each that failed.
+
+    Like :func:`eventstore.crdt.apply_update` for each, but it calls yrs with
+    the open transaction directly: ``Doc.apply_update`` opens (and closes) a
+    nested transaction per update, which costs as much as applying a
+    keystroke. Should pycrdt's internals change, it falls back to that.
+    """
+    failures = []
+    with doc.transaction() as transaction:
+        raw_doc, raw_transaction = getattr(doc, "_doc", None), getattr(transaction, "_txn", None)
+        direct = raw_doc is not None and raw_transaction is not None
+        for index, update in enumerate(updates):
+            try:
+                if direct:
+                    raw_doc.apply_update(raw_transaction, update)  # type: ignore[union-attr]
+                else:
+                    doc.apply_update(update)
+            except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # pyo3 PanicException derives from BaseException
+                panicked = not isinstance(exc, Exception)
+                message = f"{type(exc).__name__}: {exc}"
+                failures.append((index, UpdateRejectedError(message, panicked=panicked)))
+    return failures
 
 
 async def document_text(db: Database, doc_id: str, at: int | None = None) -> tuple[int, str]:

@@ -113,6 +113,8 @@ class Claim:
     timeout_ms: int
     attempt: int
     created_at: float
+    # The name of the document the job runs, if it runs one that still exists.
+    document_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,7 @@ class JobRunner:
             JOB_START_SECONDS.observe(max(0.0, self._clock() - claim.created_at))
         await self._bus.publish(claim.job_id, JobEvent("status", status=RUNNING))
         JOBS_RUNNING.inc()
-        rename = path_renamer(claim.language, await self._document_name(claim.job_id))
+        rename = path_renamer(claim.language, claim.document_name)
         output = LiveOutput(self._bus, claim.job_id, rename)
         output.start()
         heartbeat = asyncio.create_task(self._heartbeat(claim.job_id, cancel, output))
@@ -145,13 +145,6 @@ class JobRunner:
         except Exception:
             logger.exception("job %s: the sandbox failed", claim.job_id)
             return RunResult(ERROR, None, "", "", False, 0, "internal error while running the job")
-
-    async def _document_name(self, job_id: str) -> str | None:
-        try:
-            return await self._store.document_name(job_id)
-        except Exception as exc:  # a cosmetic lookup must not fail the run
-            logger.warning("job %s: no document name: %s", job_id, exc)
-            return None
 
     async def _heartbeat(self, job_id: str, cancel: asyncio.Event, output: LiveOutput) -> None:
         """Renew the lease, save the output so far, and notice cancels."""

@@ -38,7 +38,8 @@ SET status = 'running', attempts = attempts + 1, lease_owner = $2, lease_expires
     started_at = $3, stdout = '', stderr = '', output = '[]', error = NULL
 WHERE id = $1 AND NOT cancel_requested AND attempts < max_attempts
   AND (status = 'queued' OR (status = 'running' AND lease_expires_at < $3))
-RETURNING language, source, stdin, timeout_ms, attempts, created_at"""
+RETURNING language, source, stdin, timeout_ms, attempts, created_at,
+    (SELECT d.name FROM documents d WHERE d.id = jobs.document_id) AS document_name"""
 _RENEW = """
 UPDATE jobs SET lease_expires_at = $3
 WHERE id = $1 AND lease_owner = $2 AND status = 'running'
@@ -59,9 +60,6 @@ UPDATE jobs
 SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
     enqueued_at = 0, stdout = '', stderr = '', output = '[]'
 WHERE id = $1 AND lease_owner = $2 AND status = 'running'"""
-_DOCUMENT_NAME = (
-    "SELECT d.name FROM jobs j JOIN documents d ON d.id = j.document_id WHERE j.id = $1"
-)
 _MARK_STALE = "UPDATE jobs SET enqueued_at = 0 WHERE id = $1 AND status = 'queued'"
 _CANCEL_QUEUED = """
 UPDATE jobs SET status = 'cancelled', cancel_requested = TRUE, finished_at = $2,
@@ -166,12 +164,8 @@ class JobStore:
             row["timeout_ms"],
             row["attempts"],
             row["created_at"],
+            row["document_name"],
         )
-
-    async def document_name(self, job_id: str) -> str | None:
-        """The name of the document the job runs, if it runs one that still exists."""
-        name: str | None = await self._db.fetchval(_DOCUMENT_NAME, job_id)
-        return name
 
     async def renew(
         self,

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Benchmark clients: the stock Yjs client (Y.Doc + y-websocket's WebsocketProvider) against
-// any y-websocket server, all in this one process so every time comes from one clock.
+// any y-websocket server, or Hocuspocus' own client (Y.Doc + `@hocuspocus/provider`) against
+// a Hocuspocus server (endpoint protocol "hocuspocus"), all in this one process so every time
+// comes from one clock.
 //
 // Usage: node driver.mjs <spec.json>; prints one JSON result on stdout.
 //
@@ -20,6 +22,7 @@
 
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { HocuspocusProvider } from '@hocuspocus/provider'
 import WebSocket from 'ws'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
@@ -31,9 +34,9 @@ process.setMaxListeners(0)
 const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const client = (url, clientId) => {
-  const doc = new Y.Doc()
-  doc.clientID = clientId
+// A client: {doc, closes, synced(), destroy()}. closes counts disconnects after a sync
+// (slow consumer, server busy...).
+const yWebsocketClient = (url, doc) => {
   const provider = new WebsocketProvider(url.base, url.room, doc, {
     params: url.token ? { token: url.token } : {},
     WebSocketPolyfill: WebSocket,
@@ -42,16 +45,64 @@ const client = (url, clientId) => {
     resyncInterval: -1
   })
   provider.awareness.setLocalState(null)
-  const c = { doc, provider, closes: 0 }
-  // A close after the first sync is a disconnect (slow consumer, server busy...).
+  const c = {
+    doc,
+    closes: 0,
+    synced: () => new Promise((resolve) => {
+      if (provider.synced) return resolve()
+      provider.once('sync', (isSynced) => isSynced && resolve())
+    }),
+    destroy: () => provider.destroy()
+  }
   provider.on('connection-close', () => { if (provider.synced) c.closes++ })
   return c
 }
 
-const synced = (c) => new Promise((resolve) => {
-  if (c.provider.synced) return resolve()
-  c.provider.once('sync', (isSynced) => isSynced && resolve())
-})
+const hocuspocusClient = (url, doc) => {
+  const provider = new HocuspocusProvider({
+    url: url.base,
+    name: url.room,
+    document: doc,
+    token: url.token ?? null,
+    WebSocketPolyfill: WebSocket,
+    // No awareness at all: the benchmark measures updates.
+    awareness: null
+  })
+  // The provider clears `synced` before it reports a close, so remember it here.
+  let live = false
+  const c = {
+    doc,
+    closes: 0,
+    synced: () => new Promise((resolve) => {
+      if (provider.synced) return resolve()
+      const onSynced = ({ state }) => {
+        if (!state) return
+        provider.off('synced', onSynced)
+        resolve()
+      }
+      provider.on('synced', onSynced)
+    }),
+    destroy: () => provider.destroy()
+  }
+  provider.on('synced', ({ state }) => { if (state) live = true })
+  provider.on('close', () => {
+    if (live) c.closes++
+    live = false
+  })
+  return c
+}
+
+const CLIENTS = { 'y-websocket': yWebsocketClient, hocuspocus: hocuspocusClient }
+
+const client = (url, clientId) => {
+  const make = CLIENTS[url.protocol ?? 'y-websocket']
+  if (!make) throw new Error(`unknown protocol ${url.protocol}`)
+  const doc = new Y.Doc()
+  doc.clientID = clientId
+  return make(url, doc)
+}
+
+const synced = (c) => c.synced()
 
 const withTimeout = (promise, ms, what) => Promise.race([
   promise,
@@ -86,7 +137,7 @@ const fanout = async () => {
   const deadline = performance.now() + spec.timeoutMs
   while (performance.now() < deadline && arrivals.some((a) => a.includes(null))) await sleep(20)
   const closes = [...readers.map((r) => r.closes), writer.closes]
-  for (const c of [writer, ...readers]) c.provider.destroy()
+  for (const c of [writer, ...readers]) c.destroy()
   return { sent, arrivals, closes }
 }
 
@@ -132,7 +183,7 @@ const trace = async () => {
   progress.push([performance.now() - start, slowest()])
   const ok = texts.map((text) => text.toString() === expected)
   const closes = [...watchers.map((w) => w.closes), writer.closes]
-  for (const c of [writer, ...watchers]) c.provider.destroy()
+  for (const c of [writer, ...watchers]) c.destroy()
   return { sendMs, doneMs, ok, progress, closes }
 }
 

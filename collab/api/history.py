@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
@@ -21,12 +19,6 @@ routes = web.RouteTableDef()
 TAGS = ["history"]
 MAX_LIMIT = 1000
 MAX_SEQ = 2**62  # both engines store seqs as 64-bit integers
-
-_HISTORY = """
-SELECT e.seq, e.kind, e.author_id, u.display_name AS author_name, e.node_id, e.created_at,
-       length(e.payload) AS size, e.source, e.meta
-FROM doc_events e LEFT JOIN users u ON u.id = e.author_id
-WHERE e.doc_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
 
 
 class HistoryQuerySchema(Schema):
@@ -96,14 +88,22 @@ async def get_history(request: web.Request) -> web.Response:
     """``GET /api/documents/{doc_id}/history?after=SEQ&limit=N``."""
     access = await require_request_document(request, Role.VIEWER)
     page = query(request)
-    rows = await request.app[DATABASE].fetch(_HISTORY, access.doc_id, page["after"], page["limit"])
+    db = request.app[DATABASE]
+    events = await EventLog(db).read(access.doc_id, after=page["after"], limit=page["limit"])
+    names = await display_names(db, {event.author_id for event in events})
     items = [
         {
-            **row,
-            "created_at": iso_time(row["created_at"]),
-            "meta": None if row["meta"] is None else json.loads(row["meta"]),
+            "seq": event.seq,
+            "kind": event.kind,
+            "author_id": event.author_id,
+            "author_name": names.get(event.author_id),
+            "node_id": event.node_id,
+            "created_at": iso_time(event.created_at),
+            "size": len(event.update),
+            "source": event.source,
+            "meta": event.meta,
         }
-        for row in rows
+        for event in events
     ]
     next_after = items[-1]["seq"] if len(items) == page["limit"] else None
     return web.json_response({"items": items, "next_after": next_after})

@@ -10,8 +10,6 @@ merge brings only what is newer.
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 from aiohttp_apigami import docs, request_schema, response_schema
 from marshmallow import Schema, fields, validate
@@ -20,7 +18,6 @@ from auth.access import Role, current_user, require_document_role, require_reque
 from collab.api.history_params import source_field
 from collab.api.server_edits import commit_update
 from collab.realtime.room import ServerEdit
-from eventstore import Connection
 from eventstore.crdt import guarded
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
@@ -30,8 +27,6 @@ from webcore.fields import Text
 from webcore.validation import body
 
 routes = web.RouteTableDef()
-_MERGES = """
-SELECT seq, meta FROM doc_events WHERE doc_id = $1 AND kind = 'merge' ORDER BY seq DESC"""
 
 
 class MergeSchema(Schema):
@@ -69,10 +64,10 @@ async def fork_point(log: EventLog, doc_id: str, other_id: str) -> int:
     raise ValidationError(message, details={"from_document_id": [message]})
 
 
-async def last_merge_point(db: Connection, doc_id: str, other_id: str) -> int | None:
+async def last_merge_point(log: EventLog, doc_id: str, other_id: str) -> int | None:
     """How far into ``other_id``'s log the newest merge into ``doc_id`` reached."""
-    for row in await db.fetch(_MERGES, doc_id):
-        meta = json.loads(row["meta"]) if row["meta"] else {}
+    for event in reversed(await log.events_of_kind(doc_id, "merge")):
+        meta = event.meta or {}
         if meta.get("from_document_id") == other_id:
             return int(meta["through_seq"])
     return None
@@ -100,7 +95,7 @@ async def merge(request: web.Request) -> web.Response:
     if other_id == access.doc_id:
         raise ValidationError("a document cannot merge itself", details={"from_document_id": []})
     log = EventLog(db)
-    since = await last_merge_point(db, access.doc_id, other_id)
+    since = await last_merge_point(log, access.doc_id, other_id)
     if since is None:
         since = await fork_point(log, access.doc_id, other_id)
     other = await rebuild(log, other_id)

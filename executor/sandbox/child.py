@@ -1,23 +1,32 @@
-"""The child side of the fork: the supervisor script, parent of one sandboxed run.
+"""The child side of the fork: the supervisor of a sandboxed run, and its fork server.
 
-``parent.py`` starts this file as ``python -I -S child.py CONFIG`` with a
-control socket (its fd number is in the JSON ``CONFIG``) and with the
-program's stdin, stdout and stderr pipes as its own. It runs without the
+``parent.py`` starts this file once per server process as
+``python -I -S child.py FD``: a fork server on the ``SOCK_SEQPACKET``
+socket ``FD``. For each run the server sends it the run's JSON config and
+four descriptors (the program's stdin, stdout and stderr pipes and a
+control socket); it forks, and the forked process becomes that run's
+supervisor. A fork of this small, already started interpreter costs about
+a millisecond, where starting a fresh one and importing what it needs cost
+tens of milliseconds of CPU per run. The fork server runs without the
 package on its path, so it uses the standard library only and imports
 nothing of ``executor``; the server imports nothing from it but constants
-(``SCRIPT``, ``SECCOMP_FD_ARG``). It:
+(``SCRIPT``, ``SECCOMP_FD_ARG``). The fork server exits when its socket
+ends, so when the server closes it or dies.
 
-* is single-threaded, so setting limits and dropping privileges between
-  ``fork`` and ``exec`` is safe here, unlike in the threaded server;
+Each supervisor:
+
+* is single-threaded (forked from a single-threaded process), so setting
+  limits and dropping privileges between ``fork`` and ``exec`` is safe
+  here, unlike in the threaded server;
 * starts the sandbox command in a new session, with rlimits, optionally a
   private network namespace, the sandbox uid, ``no_new_privs``, a
   parent-death signal (so that it dies with us) and the seccomp filter
   (loaded here, or handed to bwrap, which loads it after its own set-up);
 * is a child subreaper, so orphans of the sandbox are re-parented to it
   rather than to PID 1 (which here reaps only every few seconds, and the
-  zombies count against RLIMIT_NPROC); it reaps them all before exiting, so
-  the server that spawned it never calls ``waitpid(-1)`` and never steals an
-  exit status from asyncio's child watcher;
+  zombies count against RLIMIT_NPROC); it reaps them all before exiting, and
+  the fork server reaps it, so the server never calls ``waitpid(-1)`` and
+  never steals an exit status from asyncio's child watcher;
 * kills the whole tree when the server writes to the control socket or
   closes it (also when the server dies), when the tree's total memory passes
   the configured cap, and always once the program exits;
@@ -34,6 +43,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -50,6 +60,9 @@ CLONE_NEWNET = 0x40000000
 REAP_SECONDS = 5.0
 # How often the tree's total memory is checked.
 WATCH_SECONDS = 0.2
+# A request to the fork server: stdin, stdout, stderr, control socket.
+REQUEST_FDS = 4
+MAX_REQUEST_BYTES = 1024 * 1024
 
 # This file's path, which the server starts as a script.
 SCRIPT = os.path.abspath(__file__)
@@ -300,9 +313,8 @@ def _report(control: int, report: dict[str, Any]) -> None:
         os.write(control, data)
 
 
-def main() -> None:
-    """Run the command described by ``sys.argv[1]`` and report how it ended."""
-    config = json.loads(sys.argv[1])
+def supervise(config: dict[str, Any]) -> None:
+    """Run the command described by ``config`` and report how it ended."""
     control = config["control_fd"]
     os.set_inheritable(control, False)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -316,6 +328,96 @@ def main() -> None:
     status, usage, stopped = _wait(pid, uid, control, config["memory_total"])
     _reap_all(uid)
     _report(control, _outcome(status, usage, stopped))
+
+
+def _become_supervisor(request: bytes, fds: list[int], inherited: list[int]) -> None:
+    """In a child of the fork server: take the run's pipes and supervise it. Never returns."""
+    try:
+        for fd in inherited:
+            os.close(fd)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        *stdio, control = fds
+        for target, fd in enumerate(stdio):
+            if fd != target:
+                os.dup2(fd, target)
+                os.close(fd)
+        supervise(json.loads(request) | {"control_fd": control})
+    finally:
+        os._exit(0)
+
+
+def _fork_supervisor(request: bytes, fds: list[int], inherited: list[int]) -> tuple[bytes, int]:
+    """Fork the supervisor of one run; the reply for the server and a pidfd of it."""
+    if len(fds) != REQUEST_FDS:
+        raise OSError(f"expected {REQUEST_FDS} file descriptors, got {len(fds)}")
+    pid = os.fork()
+    if pid == 0:
+        _become_supervisor(request, fds, inherited)
+    # Opened before we could reap it, so the pid cannot have been reused.
+    return f"ok {pid}".encode(), os.pidfd_open(pid)
+
+
+def _reap_supervisors() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def serve(channel: socket.socket) -> None:
+    """Fork one supervisor per request on ``channel`` until the server closes it.
+
+    A request is the run's JSON config with four descriptors: the program's
+    stdin, stdout and stderr, and the control socket. The reply is ``ok PID``
+    with a pidfd of the supervisor (the server cannot wait for a process
+    that is not its child), or ``error MESSAGE``. Starting a supervisor
+    this way costs a fork instead of an interpreter start-up.
+    """
+    # No parent-death signal: it would fire when the server's thread that
+    # started us ends, not the server. The end of ``channel`` is the signal.
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    # SIGCHLD interrupts the select below, so ended supervisors are reaped at once.
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    inherited = [channel.fileno(), wake_read, wake_write]
+    while True:
+        ready, _, _ = select.select([channel.fileno(), wake_read], [], [])
+        if wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 4096)
+            _reap_supervisors()
+        if channel.fileno() not in ready:
+            continue
+        request, fds, _, _ = socket.recv_fds(channel, MAX_REQUEST_BYTES, REQUEST_FDS)
+        if not request:
+            return  # the server closed its end, or died
+        pidfd = None
+        try:
+            reply, pidfd = _fork_supervisor(request, fds, inherited)
+        except OSError as exc:
+            reply = f"error {exc}".encode()
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            socket.send_fds(channel, [reply], [] if pidfd is None else [pidfd])
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+
+def main() -> None:
+    """Serve the channel whose descriptor number is ``sys.argv[1]``."""
+    channel = socket.socket(fileno=int(sys.argv[1]))
+    # Descriptors 0 to 2 held open, so that received ones never take those
+    # numbers (a server started with stderr closed passes none).
+    for fd in range(3):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+    serve(channel)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """The sandbox's entry, on the server side of the fork: ``run_code``.
 
-Each run gets a fresh private directory and a supervisor process (the
-script ``child.py``, forked off the server) that confines the program,
-kills its whole tree on request and reaps every orphan; ``parent.py``
-drives it from the server. The modes and what they protect are described
-in ``isolation.py``. The server only ever waits for its own child, the
-supervisor, so asyncio's child watcher keeps every exit status. Output
-comes back over pipes, live, capped at ``output_bytes``.
+Each run gets a fresh private directory and a supervisor process (forked
+by the fork server ``child.py``, which the server starts once) that
+confines the program, kills its whole tree on request and reaps every
+orphan; ``parent.py`` drives it from the server. The modes and what they
+protect are described in ``isolation.py``. The server only ever waits for
+its own child, the fork server, so asyncio's child watcher keeps every
+exit status. Output comes back over pipes, live, capped at
+``output_bytes``.
 
 Spawning uses no ``preexec_fn``, so ``run_code`` is safe in a threaded
 process; everything done between fork and exec happens in the

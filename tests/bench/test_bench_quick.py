@@ -20,7 +20,9 @@ from tests.services import POSTGRES_URL, REDIS_URL, require
 from tests.support.nodes import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.node]
-SERVERS = ("stock", "collab SQLite", "collab Postgres")
+SERVERS = ("stock", "Hocuspocus", "collab SQLite", "collab Postgres")
+# In-memory servers: no log to check.
+REFERENCES = ("| stock |", "| Hocuspocus |")
 
 
 def test_make_bench_quick_is_the_suite_at_smoke_sizes() -> None:
@@ -64,7 +66,14 @@ def test_bench_quick_runs_every_scenario(tmp_path: Path) -> None:
     assert len(traces) == len(SERVERS)
     for line in traces:
         assert "| 5/5 | 0 |" in line, line  # every watcher has the text, none disconnected
-        assert line.startswith("| stock") or "| 500 | yes |" in line, line  # 500 events, the text
+        assert line.startswith(REFERENCES) or "| 500 | yes |" in line, line  # 500 events, the text
+    # collab against Hocuspocus too (information): two fan-outs and one trace per collab server
+    against_hocuspocus = generated.split("#### collab / Hocuspocus")[1].split("####")[0]
+    ratios = [line for line in against_hocuspocus.splitlines() if line.startswith("| fan-out")]
+    ratios += [line for line in against_hocuspocus.splitlines() if line.startswith("| trace 500")]
+    assert len(ratios) == 2 * 3, against_hocuspocus
+    assert "@hocuspocus/server 3.4.4" in generated
+    assert "vs Hocuspocus" in done.stdout
     assert "| same node |" in generated and "| cross node |" in generated
     assert "jobs, 2 workers" in generated
     assert "Not run" not in generated

@@ -15,6 +15,7 @@ from eventstore.events import NewEvent
 from eventstore.logs import GENESIS_HASH, create_log, delete_logs
 from eventstore.replay import document_text, rebuild
 from eventstore.verify import verify_log
+from tests.eventstore.tampering import tamper
 
 
 def typed(text: str, client_id: int = 7) -> list[bytes]:
@@ -68,9 +69,7 @@ async def test_hash_chain_links_events(log: EventLog) -> None:
 
 async def test_tampering_is_detected(db: Database, log: EventLog) -> None:
     await log.append("d1", events(typed("hello")))
-    await db.execute(
-        "UPDATE doc_events SET author_id = $1 WHERE doc_id = $2 AND seq = $3", "mallory", "d1", 3
-    )
+    await tamper(db, "d1", 3, "author_id", "mallory")
     result = await verify_log(log, "d1")
     assert not result.ok
     assert any("event 3" in p for p in result.problems)
@@ -124,11 +123,13 @@ async def test_time_travel(db: Database, log: EventLog) -> None:
 
 
 async def test_deleting_the_log_removes_events_and_snapshots(db: Database, log: EventLog) -> None:
-    await log.append("d1", events(typed("abc")))
+    await log.append("d1", events(typed("abc" * 100)))  # a block and a tail
     await log.save_snapshot("d1", 2, b"\x00\x00")
+    assert await db.fetchval("SELECT count(*) FROM doc_event_blocks") == 1
     async with db.transaction() as conn:
         await delete_logs(conn, ["d1"])
     assert await db.fetchval("SELECT count(*) FROM doc_events") == 0
+    assert await db.fetchval("SELECT count(*) FROM doc_event_blocks") == 0
     assert await db.fetchval("SELECT count(*) FROM doc_snapshots") == 0
 
 

@@ -15,6 +15,7 @@ from eventstore import open_database
 from eventstore.eventlog import EventLog
 from eventstore.logs import create_log
 from eventstore.migrations import apply_migrations
+from tests.eventstore.tampering import tamper
 from tests.eventstore.test_eventlog import events, typed
 
 
@@ -63,7 +64,7 @@ async def test_verify_passes_then_fails_after_tampering(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert b"OK: 5 events" in ok.stdout
     async with open_database(url) as db:
-        await db.execute("UPDATE doc_events SET payload = $1 WHERE seq = 2", typed("z")[0])
+        await tamper(db, "doc", 2, "payload", typed("z")[0])
     bad = replay(url, "--verify")
     assert bad.returncode == 1
     assert b"event 2: hash does not follow" in bad.stdout

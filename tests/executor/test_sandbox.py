@@ -13,6 +13,7 @@ import asyncio
 import os
 import platform
 import re
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from executor.sandbox import Limits, Protections, RunResult, detect_protections, run_code
 from executor.sandbox.isolation import SLOT_COUNT, SLOT_UID_BASE, Mode, is_root
 from executor.sandbox.languages import LANGUAGES, Language
+from executor.sandbox.parent import FORK_SERVER
 from tests.services import services_required
 
 SHORT = Limits(wall_ms=1500)
@@ -573,6 +575,26 @@ async def test_sequential_runs_leave_no_zombies() -> None:
         result = await run("python", source, limits=limits)
         assert result.status == ("timed_out" if index % 3 == 0 else "succeeded"), result
     assert zombies(parents={os.getpid()}) == []
+
+
+async def test_a_dead_fork_server_is_replaced() -> None:
+    assert (await run_code("python", "print(1)")).stdout == "1\n"
+    first = FORK_SERVER.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    assert (await run_code("python", "print(2)")).stdout == "2\n"
+    assert FORK_SERVER.pid not in {None, first}
+
+
+async def test_fork_server_keeps_no_zombies_and_leaks_no_descriptors() -> None:
+    for index in range(5):
+        assert (await run_code("python", f"print({index})")).stdout == f"{index}\n"
+    server = FORK_SERVER.pid
+    assert server is not None
+    await asyncio.sleep(0.1)  # the last supervisor's SIGCHLD
+    assert zombies(parents={server}) == []
+    # Its socket, the wake-up pipe and the standard streams; nothing of a run.
+    assert len(os.listdir(f"/proc/{server}/fd")) <= 6
 
 
 # --- errors -------------------------------------------------------------------

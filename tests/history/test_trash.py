@@ -6,6 +6,7 @@ import time
 
 from collab.api.trash import purge_trash
 from eventstore.eventlog import EventLog
+from eventstore.events import NewEvent
 from eventstore.keys import DATABASE
 from tests.conftest import Client
 from tests.history.helpers import call, expect_error
@@ -63,16 +64,18 @@ async def test_the_purge_removes_expired_documents_and_their_logs(
 ) -> None:
     await write(client, seeded, ["x"])
     db = client.app[DATABASE]
+    # Enough events for a packed block as well as the tail.
+    await EventLog(db).append(seeded.doc_id, [NewEvent("update", b"\x00\x00", None, "n")] * 300)
     assert (
         await client.delete(f"/api/documents/{seeded.doc_id}", headers=bearer(seeded, "owner"))
     ).status == 204
     assert await purge_trash(db, time.time() - 3600) == []  # deleted just now: kept
-    assert (await EventLog(db).head(seeded.doc_id)).seq == 1
+    assert (await EventLog(db).head(seeded.doc_id)).seq == 301
     assert await purge_trash(db, time.time() + 1) == [seeded.doc_id]
     assert await db.fetchval("SELECT count(*) FROM doc_heads WHERE doc_id = $1", seeded.doc_id) == 0
-    assert (
-        await db.fetchval("SELECT count(*) FROM doc_events WHERE doc_id = $1", seeded.doc_id) == 0
-    )
+    for table in ("doc_events", "doc_event_blocks"):
+        left = f"SELECT count(*) FROM {table} WHERE doc_id = $1"  # noqa: S608
+        assert await db.fetchval(left, seeded.doc_id) == 0
     await expect_error(client, "POST", f"/api/documents/{seeded.doc_id}/undelete", seeded, 404)
 
 
