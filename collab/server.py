@@ -16,7 +16,11 @@ from collab.config import Settings
 from eventstore import EventStoreError
 
 logger = logging.getLogger("collab.server")
-_BACKLOG = 128
+# Listen backlog, capped by the kernel at net.core.somaxconn (4096 on current
+# Linux). A reconnect storm (every client of a restarted node at once)
+# overflowed a backlog of 128, and the overflow showed as connections dropped
+# before their upgrade (1006) that clients then had to retry.
+_BACKLOG = 65535
 
 
 class PortInUseError(Exception):
@@ -96,7 +100,8 @@ async def _run(settings: Settings, sock: socket.socket) -> int:
     )
     await runner.setup()
     try:
-        await web.SockSite(runner, sock).start()
+        # asyncio listens again with the site's backlog (128 unless given).
+        await web.SockSite(runner, sock, backlog=_BACKLOG).start()
         host, port = sock.getsockname()[:2]
         logger.info(
             "node %s serving on http://%s:%d (%s)",

@@ -7,8 +7,9 @@ always completes and failures are reported with close codes (4401, 4404,
 …; see ``close_codes``): an HTTP error status would only make the client
 retry forever without saying why. Final verdicts use 44xx codes, after which
 the stock client stops; transient ones (load, a full document, a slow reader)
-use 1011-1013, after which it reconnects. A client over its message budget is
-slowed down, never closed.
+use 1011-1013, after which it reconnects (a node too busy to read the
+caller's access within ``ADMISSION_WAIT`` closes with 1013). A client over
+its message budget is slowed down, never closed.
 
 An access token is checked once, at connect. A connection whose token
 expires while open keeps working until it reconnects; revocation (removal or
@@ -17,11 +18,15 @@ demotion) is what cuts an open connection, and it does within a second.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from auth.access import document_access
+from auth.access import DocumentAccess, document_access
 from auth.cookies import session_cookie
 from auth.errors import OriginRefusedError
 from auth.middleware import origin_allowed, user_of_token
@@ -51,6 +56,10 @@ _AIOHTTP_LIMIT_FACTOR = 4
 # are small binary CRDT updates that barely compress. The stock y-websocket
 # server never negotiates it either.
 PERMESSAGE_DEFLATE = False
+# Upgrades reading the database at once (below the Postgres pool's 10
+# connections, so requests and rooms still get one), and how long one may wait.
+ADMISSIONS_AT_ONCE = 8
+ADMISSION_WAIT = 30.0
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
@@ -73,24 +82,73 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    user: User
+    access: DocumentAccess
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    code: int
+    reason: bytes
+
+
+_gates: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+@contextlib.asynccontextmanager
+async def _admission_slot() -> AsyncIterator[None]:
+    """One of ``ADMISSIONS_AT_ONCE`` slots for the database reads of an upgrade.
+
+    In a reconnect storm thousands of upgrades read the database at once;
+    beyond the pool's size they queued inside the pool, whose 5-second
+    acquire timeout then failed them as if the database were down. Waiting
+    here instead is bounded by ``ADMISSION_WAIT`` (then 1013, retry).
+    """
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        _gates.clear()  # a loop that is gone no longer needs its gate
+        gate = _gates[loop] = asyncio.Semaphore(ADMISSIONS_AT_ONCE)
+    async with asyncio.timeout(ADMISSION_WAIT):
+        await gate.acquire()
     try:
-        user = await _authenticate(request)
+        yield
+    finally:
+        gate.release()
+
+
+async def _admit(request: web.Request) -> _Admitted | _Refused:
+    """Who connects, to which document and with what role, or why they may not."""
+    try:
+        async with _admission_slot():
+            user = await _authenticate(request)
+            if user is None:
+                return _Refused(close_codes.UNAUTHORIZED, b"missing, invalid or expired token")
+            source = request.query.get("source")
+            if source is not None and not is_valid_source(source):
+                return _Refused(close_codes.MALFORMED, b"source must be 1-64 of [a-z0-9:._-]")
+            doc_id = request.match_info["doc_id"]
+            access = await document_access(request.app[DATABASE], doc_id, user.id)
     except OriginRefusedError:
-        await ws.close(code=close_codes.FORBIDDEN, message=b"cookie from a foreign Origin")
-        return
-    if user is None:
-        await ws.close(code=close_codes.UNAUTHORIZED, message=b"missing, invalid or expired token")
-        return
-    source = request.query.get("source")
-    if source is not None and not is_valid_source(source):
-        await ws.close(code=close_codes.MALFORMED, message=b"source must be 1-64 of [a-z0-9:._-]")
-        return
-    doc_id = request.match_info["doc_id"]
-    access = await document_access(request.app[DATABASE], doc_id, user.id)
+        return _Refused(close_codes.FORBIDDEN, b"cookie from a foreign Origin")
+    except (EventStoreError, TimeoutError) as exc:
+        logger.warning("cannot admit a connection to %s: %s", request.path, exc)
+        return _Refused(close_codes.TRY_AGAIN_LATER, b"server busy, retry")
     if access is None:
-        await ws.close(code=close_codes.NOT_FOUND, message=b"unknown document")
+        return _Refused(close_codes.NOT_FOUND, b"unknown document")
+    return _Admitted(user, access, source)
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
+    admitted = await _admit(request)
+    if isinstance(admitted, _Refused):
+        await ws.close(code=admitted.code, message=admitted.reason)
         return
+    user, access, source = admitted.user, admitted.access, admitted.source
+    doc_id = request.match_info["doc_id"]
     settings = request.app[SETTINGS]
     buckets = request.app[USER_BUCKETS]
     limits = PeerLimits(
@@ -98,7 +156,14 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
         burst=settings.update_burst,
         max_queued_bytes=settings.max_queued_bytes_per_connection,
     )
-    peer = Peer(ws, user, access.role, limits, user_bucket=buckets.acquire(user.id))
+    peer = Peer(
+        ws,
+        user,
+        access.role,
+        limits,
+        user_bucket=buckets.acquire(user.id),
+        transport=request.transport,
+    )
     peer.start()
     try:
         await _join_and_pump(request, peer, doc_id, access.project_id, source)

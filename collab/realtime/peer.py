@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 import uuid
 from collections import deque
@@ -22,6 +23,44 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUED_BYTES = 8 * 1024 * 1024
 MAX_QUEUED_MESSAGES = 4096
+# A message is written straight to the socket only while the transport holds
+# less than this unsent: past it the client is not keeping up, and what
+# follows waits in the bounded queue (asyncio's own high-water mark).
+DIRECT_WRITE_LIMIT = 64 * 1024
+
+_FIN_BINARY = 0x82
+_HEADER_SHORT = struct.Struct("!BB").pack
+_HEADER_MEDIUM = struct.Struct("!BBH").pack
+_HEADER_LONG = struct.Struct("!BBQ").pack
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """``payload`` as one unmasked, uncompressed WebSocket binary frame (RFC 6455 5.2)."""
+    size = len(payload)
+    if size < 126:
+        header = _HEADER_SHORT(_FIN_BINARY, size)
+    elif size < 65536:
+        header = _HEADER_MEDIUM(_FIN_BINARY, 126, size)
+    else:
+        header = _HEADER_LONG(_FIN_BINARY, 127, size)
+    return header + payload
+
+
+class Outgoing:
+    """A message for several peers, framed once for all of them."""
+
+    __slots__ = ("_frame", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        """The payload as a WebSocket binary frame (built on first use)."""
+        if self._frame is None:
+            self._frame = binary_frame(self.payload)
+        return self._frame
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,13 +75,37 @@ class PeerLimits:
 class Peer:
     """A WebSocket client of one document.
 
-    Messages to it go through a queue bounded in messages and in bytes,
-    drained by its own task, so a client that stops reading is disconnected
-    (1013, it may come back) instead of growing the node's memory. A sync
-    step 2 reply still waiting in the queue makes further step 1 requests
-    redundant (:attr:`awaiting_step2`): the queued reply plus the updates
-    broadcast after it already bring the client up to date.
+    A message to a client that keeps up is written to its socket at once,
+    framed once per broadcast (:class:`Outgoing`): no queue, no task and no
+    wake-up per reader. Once unsent bytes pile up in its transport, or while
+    earlier messages still wait, messages go through a queue bounded in
+    messages and in bytes, drained by a task that exists only while the queue
+    is not empty, so a client that stops reading is disconnected (1013, it may
+    come back) instead of growing the node's memory. An idle connection holds
+    neither a queue nor a task. A sync step 2 reply still waiting in the queue
+    makes further step 1 requests redundant (:attr:`awaiting_step2`): the
+    queued reply plus the updates broadcast after it already bring the client
+    up to date.
     """
+
+    __slots__ = (
+        "_bucket",
+        "_dropped",
+        "_max_bytes",
+        "_queue",
+        "_queued_bytes",
+        "_sender",
+        "_started",
+        "_step2_queued",
+        "_transport",
+        "_unflushed",
+        "_user_bucket",
+        "id",
+        "role",
+        "role_checked_at",
+        "user",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -52,6 +115,7 @@ class Peer:
         limits: PeerLimits,
         *,
         user_bucket: TokenBucket | None = None,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.ws = ws
@@ -62,11 +126,15 @@ class Peer:
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._user_bucket = user_bucket
         self._max_bytes = limits.max_queued_bytes
-        self._queue: deque[tuple[bytes, bool]] = deque()
+        # Only a prepared response's own transport may be written to directly.
+        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        self._queue: deque[tuple[bytes | Outgoing, bool]] | None = None
         self._queued_bytes = 0
         self._step2_queued = 0
-        self._ready = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        # Frames written at the end of this turn of the event loop (see _Flusher).
+        self._unflushed: list[bytes] | None = None
+        self._started = False
         self._dropped = False
 
     async def spend(self) -> None:
@@ -91,27 +159,70 @@ class Peer:
         return self._queued_bytes
 
     def start(self) -> None:
-        """Start draining the queue into the socket."""
-        self._sender = asyncio.create_task(self._drain(), name=f"peer-{self.id}")
+        """Start writing to the socket (until now messages only queue)."""
+        self._started = True
+        if self._queue:
+            self._start_sender()
 
-    def send(self, message: bytes, *, step2: bool = False) -> None:
-        """Queue ``message``; a peer over its queue bounds is disconnected (once).
+    def send(self, message: bytes | Outgoing, *, step2: bool = False) -> None:
+        """Write or queue ``message``; a peer over its queue bounds is disconnected (once).
 
         One message is always accepted into an empty queue, so a document
         larger than the byte bound can still be synced.
         """
-        if self.ws.closed or self._dropped:
+        if self._dropped or self.ws.closed:
             return
-        size = len(message)
-        if self._queue and (
-            self._queued_bytes + size > self._max_bytes or len(self._queue) >= MAX_QUEUED_MESSAGES
+        queue = self._queue
+        if not queue and self._sender is None and self._write_soon(message):
+            return
+        if queue is None:
+            queue = self._queue = deque()
+        size = len(message.payload if isinstance(message, Outgoing) else message)
+        if queue and (
+            self._queued_bytes + size > self._max_bytes or len(queue) >= MAX_QUEUED_MESSAGES
         ):
             self._drop()
             return
-        self._queue.append((message, step2))
+        queue.append((message, step2))
         self._queued_bytes += size
         self._step2_queued += step2
-        self._ready.set()
+        if self._sender is None and self._started:
+            self._start_sender()
+
+    def _write_soon(self, message: bytes | Outgoing) -> bool:
+        """Buffer ``message`` for a socket that keeps up; False when it must be queued.
+
+        What a peer is sent within one turn of the event loop goes out in one
+        socket write at the end of that turn: in a reconnect storm every
+        newcomer's presence reaches every peer, and a committed group is
+        several updates.
+        """
+        frame = message.frame if isinstance(message, Outgoing) else binary_frame(message)
+        if self._unflushed is not None:
+            self._unflushed.append(frame)
+            return True
+        transport = self._transport
+        if (
+            not self._started
+            or transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT
+        ):
+            return False
+        self._unflushed = [frame]
+        _flusher.add(self)
+        return True
+
+    def _flush(self) -> None:
+        frames, self._unflushed = self._unflushed, None
+        transport = self._transport
+        if not frames or transport is None or transport.is_closing() or self.ws.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _start_sender(self) -> None:
+        self._sender = asyncio.create_task(self._drain(), name=f"peer-{self.id}")
 
     def _drop(self) -> None:
         self._dropped = True
@@ -120,7 +231,7 @@ class Peer:
         self.close_soon(close_codes.TRY_AGAIN_LATER, "slow consumer, reconnect")
 
     def _clear(self) -> None:
-        self._queue.clear()
+        self._queue = None
         self._queued_bytes = 0
         self._step2_queued = 0
 
@@ -138,30 +249,67 @@ class Peer:
 
     async def stop(self) -> None:
         """Stop the sender task and free whatever was still queued."""
-        if self._sender is not None:
-            self._sender.cancel()
+        self._started = False
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+                await sender
         self._clear()
 
     async def _drain(self) -> None:
-        while True:
-            while not self._queue:
-                self._ready.clear()
-                await self._ready.wait()
-            message, step2 = self._queue.popleft()
-            self._queued_bytes -= len(message)
-            try:
-                await self.ws.send_bytes(message)
-            except (ConnectionError, RuntimeError):
-                return
-            finally:
-                # Counted until written, so a step 1 arriving meanwhile is not answered twice.
-                self._step2_queued = max(0, self._step2_queued - step2)
+        """Write the queue out, waiting for the socket to drain; ends once it is empty."""
+        try:
+            while self._queue:
+                message, step2 = self._queue.popleft()
+                payload = message.payload if isinstance(message, Outgoing) else message
+                self._queued_bytes -= len(payload)
+                try:
+                    # aiohttp waits here while the transport is paused (the client
+                    # is not reading): that is what lets the queue fill up.
+                    await self.ws.send_bytes(payload)
+                except (ConnectionError, RuntimeError):
+                    self._clear()
+                    return
+                finally:
+                    # Counted until written, so a step 1 arriving meanwhile is not answered twice.
+                    self._step2_queued = max(0, self._step2_queued - step2)
+        finally:
+            self._sender = None
+            if not self._queue:
+                self._queue = None  # an idle connection keeps no queue
 
     def describe(self) -> dict[str, Any]:
         """For logs."""
         return {"peer": self.id, "user": self.user.id, "role": self.role.label}
 
 
+class _Flusher:
+    """Writes every peer's frames of this event-loop turn, in one callback per turn."""
+
+    __slots__ = ("_loop", "_peers")
+
+    def __init__(self) -> None:
+        self._peers: list[Peer] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # A callback scheduled on a loop that has since stopped never runs.
+            for stale in self._peers:
+                stale._unflushed = None
+            self._peers = []
+            self._loop = loop
+            loop.call_soon(self._flush)
+        self._peers.append(peer)
+
+    def _flush(self) -> None:
+        peers, self._peers = self._peers, []
+        self._loop = None
+        for peer in peers:
+            peer._flush()
+
+
+_flusher = _Flusher()
 _background: set[asyncio.Task[None]] = set()

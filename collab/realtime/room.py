@@ -25,7 +25,7 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 
 from collab.metrics import COMMIT_SECONDS, EVENTS_APPENDED
 from collab.realtime import close_codes
-from collab.realtime.peer import Peer
+from collab.realtime.peer import Outgoing, Peer
 from collab.realtime.presence import REMOTE_PREFIX, Identity, Presence
 from collab.realtime.protocol import (
     AwarenessEntry,
@@ -317,10 +317,11 @@ class Room:
         await self._relay.publish(PresenceChanged(self._config.node_id, self.doc_id, payload))
 
     def broadcast(self, message: bytes, *, exclude: Peer | None = None) -> None:
-        """Queue ``message`` to every peer but ``exclude``."""
+        """Send ``message`` to every peer but ``exclude`` (framed once for all)."""
+        outgoing = Outgoing(message)
         for peer in list(self.peers.values()):
             if peer is not exclude:
-                peer.send(message)
+                peer.send(outgoing)
 
     # -- committing ----------------------------------------------------------
 
