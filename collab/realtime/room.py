@@ -344,8 +344,9 @@ class Room:
             while self._pending and not self.closed:
                 if self._config.commit_window:
                     await asyncio.sleep(self._config.commit_window)
-                batch = self._pending[:MAX_BATCH]
-                self._pending = self._pending[MAX_BATCH:]
+                size = min(MAX_BATCH, self._log.quick_batch or MAX_BATCH)
+                batch = self._pending[:size]
+                self._pending = self._pending[size:]
                 with COMMIT_SECONDS.time():
                     stored = await self._log.append(
                         self.doc_id,
