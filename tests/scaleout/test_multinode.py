@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from auth.access import Role
+from collab.realtime.protocol import Reader
 from tests.scaleout.cluster import Cluster, cluster
 from tests.support.tcpproxy import ProxyMode
 from tests.support.yjs import YjsClients, node_available, replay_log_with_yjs
@@ -49,6 +50,12 @@ async def connect_spread(yjs: YjsClients, nodes: Cluster) -> None:
             name, nodes.ws_url(i % 3), nodes.seeded.doc_id, nodes.token(name)
         )
         assert result.synced, result
+
+
+def _clocks(state_vector: bytes) -> dict[int, int]:
+    """A Yjs state vector: each client's next clock."""
+    reader = Reader(state_vector)
+    return {reader.var_uint(): reader.var_uint() for _ in range(reader.var_uint())}
 
 
 async def assert_log_complete(nodes: Cluster, text: str) -> None:
@@ -103,9 +110,13 @@ async def test_redis_outage_then_recovery(three_nodes: Cluster) -> None:
             assert response.status == 503
             assert (await response.json())["checks"]["redis"] is False
         # Clients on one node still see each other while Redis is away (u0, u3: node 0).
+        # Seen by clock, not by text: the others keep typing at random places,
+        # inside the inserted text too, so a substring check could wait forever.
         await yjs.insert("u0", 0, "<during outage>")
+        author = (await yjs.status("u0")).client_id
+        written = _clocks(await yjs.state_vector("u0"))[author]
         async with asyncio.timeout(10):
-            while "<during outage>" not in await yjs.text("u3"):  # noqa: ASYNC110
+            while _clocks(await yjs.state_vector("u3")).get(author, 0) < written:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         await asyncio.sleep(2.0)
         await three_nodes.redis_outage(ProxyMode.PASS)
