@@ -8,9 +8,10 @@ with 4404. Other nodes hear of it through the relay. Because the relay may
 lose messages, :meth:`AccessChanges.recheck_all` re-reads the roles of every
 open connection after the relay reconnects and, as a backstop, periodically
 (:meth:`AccessChanges.recheck_forever`). A re-check costs two queries per
-:data:`IDS_PER_QUERY` open documents (their projects' members, and which of
-them still exist), however many projects and connections there are: a node
-holding ten thousand quiet rooms must not poll the database per project.
+:data:`IDS_PER_QUERY` open documents (whether they all still exist, and their
+projects' members; a third for the ids when some were deleted), however many
+projects and connections there are: a node holding ten thousand quiet rooms
+must not poll the database per project.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ _MEMBERS = (
     f"SELECT project_id, user_id, role FROM project_members WHERE project_id IN ({_PARAMETERS})"  # noqa: S608
 )
 _DOCUMENTS = f"SELECT id FROM documents WHERE id IN ({_PARAMETERS})"  # noqa: S608
+_COUNT_DOCUMENTS = f"SELECT count(*) FROM documents WHERE id IN ({_PARAMETERS})"  # noqa: S608
 
 
 class AccessChanges:
@@ -87,9 +89,9 @@ class AccessChanges:
     async def recheck_all(self) -> None:
         """Re-read the role of every open connection, in a few batched queries."""
         rooms = self._rooms.rooms()
-        existing = await self._existing_documents([room.doc_id for room in rooms])
-        self.close_deleted([room.doc_id for room in rooms if room.doc_id not in existing])
-        live = [room for room in rooms if room.doc_id in existing]
+        deleted = await self._deleted_documents([room.doc_id for room in rooms])
+        self.close_deleted([room.doc_id for room in rooms if room.doc_id in deleted])
+        live = [room for room in rooms if room.doc_id not in deleted]
         roles = await self._roles({room.project_id for room in live})
         now = time.monotonic()
         for room in live:
@@ -102,11 +104,20 @@ class AccessChanges:
                     peer.role = role
                     peer.role_checked_at = now
 
-    async def _existing_documents(self, doc_ids: list[str]) -> set[str]:
-        existing: set[str] = set()
+    async def _deleted_documents(self, doc_ids: list[str]) -> set[str]:
+        """Which of ``doc_ids`` no longer exist.
+
+        Usually none: one count per chunk says so without reading the ids back
+        (reading 10,000 ids every 10 seconds was a third of an idle node's CPU).
+        """
+        deleted: set[str] = set()
         for chunk in _padded_chunks(doc_ids):
-            existing.update(row["id"] for row in await self._db.fetch(_DOCUMENTS, *chunk))
-        return existing
+            wanted = {doc_id for doc_id in chunk if doc_id is not None}
+            if await self._db.fetchval(_COUNT_DOCUMENTS, *chunk) == len(wanted):
+                continue
+            found = {row["id"] for row in await self._db.fetch(_DOCUMENTS, *chunk)}
+            deleted |= wanted - found
+        return deleted
 
     async def _roles(self, project_ids: set[str]) -> dict[str, dict[str, Role]]:
         """Each project's members and their roles."""

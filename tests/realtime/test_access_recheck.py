@@ -48,12 +48,18 @@ async def test_recheck_applies_lost_changes_in_two_queries(client: Client) -> No
 
         await access.recheck_all()
 
-        assert counting.queries == 2  # which documents exist, and every project's members
+        # Documents counted, then (one is missing) read; every project's members.
+        assert counting.queries == 3
         assert await gone.wait_closed(within=2.0) == 4403
         assert await orphan.wait_closed(within=2.0) == 4404
         room = client.app[ROOMS].get(promoted.doc_id)
         assert room is not None
         assert [peer.role for peer in room.peers.values()] == [Role.EDITOR]
+        assert not stays.ws.closed
+
+        counting.queries = 0
+        await access.recheck_all()
+        assert counting.queries == 2  # nothing deleted: a count, and the members
         assert not stays.ws.closed
 
 
