@@ -34,7 +34,7 @@ from auth.models import User
 from collab.keys import SETTINGS
 from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
-from collab.realtime.keys import ROOMS, USER_BUCKETS, WEBSOCKETS
+from collab.realtime.keys import KEEPALIVE, ROOMS, USER_BUCKETS, WEBSOCKETS
 from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
@@ -62,11 +62,17 @@ ADMISSIONS_AT_ONCE = 8
 ADMISSION_WAIT = 30.0
 
 
+_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+
+
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     """Upgrade, authenticate, join the document's room and serve the peer."""
     settings = request.app[SETTINGS]
+    # No aiohttp heartbeat, and pings and pongs come to the pump: the node's
+    # Keepalive pings silent connections instead (see collab.realtime.keepalive).
     ws = web.WebSocketResponse(
-        heartbeat=30,
+        heartbeat=None,
+        autoping=False,
         max_msg_size=settings.max_message_bytes * _AIOHTTP_LIMIT_FACTOR,
         compress=PERMESSAGE_DEFLATE,
     )
@@ -165,9 +171,12 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
         transport=request.transport,
     )
     peer.start()
+    keepalive = request.app[KEEPALIVE]
+    keepalive.watch(peer)
     try:
         await _join_and_pump(request, peer, doc_id, access.project_id, source)
     finally:
+        keepalive.forget(peer)
         await peer.stop()
         buckets.release(user.id)
 
@@ -215,13 +224,23 @@ async def _authenticate(request: web.Request) -> User | None:
 
 
 async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:
-    async for frame in ws:
-        if frame.type is not WSMsgType.BINARY:
-            await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
+    loop = asyncio.get_running_loop()
+    while True:
+        peer.reading = True
+        frame = await ws.receive()
+        peer.reading = False
+        peer.heard(loop.time())
+        if frame.type is WSMsgType.BINARY:
+            verdict = await _handle(room, peer, frame.data, max_bytes)
+            if verdict is not None:
+                await peer.close(*verdict)
+                return
+        elif frame.type is WSMsgType.PING:
+            await ws.pong(frame.data)
+        elif frame.type in _CLOSED:
             return
-        verdict = await _handle(room, peer, frame.data, max_bytes)
-        if verdict is not None:
-            await peer.close(*verdict)
+        elif frame.type is not WSMsgType.PONG:
+            await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
             return
 
 

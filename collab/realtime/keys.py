@@ -8,6 +8,7 @@ from aiohttp import web
 
 from collab.realtime.access import AccessChanges
 from collab.realtime.budgets import UserBuckets
+from collab.realtime.keepalive import Keepalive
 from collab.realtime.rooms import RoomManager
 from collab.realtime.signals import ChangeSignals
 
@@ -16,3 +17,4 @@ ACCESS_CHANGES = web.AppKey("collab.access_changes", AccessChanges)
 WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])
 USER_BUCKETS = web.AppKey("collab.user_buckets", UserBuckets)
 CHANGE_SIGNALS = web.AppKey("collab.change_signals", ChangeSignals)
+KEEPALIVE = web.AppKey("collab.keepalive", Keepalive)

@@ -13,7 +13,8 @@ from collab.config import Settings
 from collab.keys import READINESS_CHECKS, REDIS, SETTINGS
 from collab.realtime.access import AccessChanges
 from collab.realtime.inbox import RelayInbox
-from collab.realtime.keys import ACCESS_CHANGES, CHANGE_SIGNALS, ROOMS
+from collab.realtime.keepalive import Keepalive
+from collab.realtime.keys import ACCESS_CHANGES, CHANGE_SIGNALS, KEEPALIVE, ROOMS
 from collab.realtime.redis_relay import HEARTBEAT_SECONDS, RedisRelay
 from collab.realtime.relay import LocalRelay, Relay
 from collab.realtime.room import RoomConfig
@@ -51,7 +52,8 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     inbox = RelayInbox(rooms, log, access)
     app[ROOMS] = rooms
     app[ACCESS_CHANGES] = access
-    tasks = []
+    keepalive = app[KEEPALIVE] = Keepalive()
+    tasks = [asyncio.create_task(keepalive.run())]
     if redis_relay is not None:
         app[READINESS_CHECKS].append(("relay", lambda: "ok" if redis_relay.healthy else "degraded"))
         tasks.append(asyncio.create_task(redis_relay.run(inbox.deliver, inbox.after_reconnect)))

@@ -18,6 +18,7 @@ from auth.access import Role
 from auth.models import User
 from collab.realtime import close_codes
 from collab.realtime.budgets import TokenBucket
+from collab.realtime.keepalive import PING_FRAME
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,15 @@ class Peer:
         "_sender",
         "_started",
         "_step2_queued",
+        "_step2_unflushed",
         "_transport",
         "_unflushed",
+        "_unflushed_bytes",
         "_user_bucket",
+        "heard_at",
         "id",
+        "pinged_at",
+        "reading",
         "role",
         "role_checked_at",
         "user",
@@ -134,8 +140,14 @@ class Peer:
         self._sender: asyncio.Task[None] | None = None
         # Frames written at the end of this turn of the event loop (see _Flusher).
         self._unflushed: list[bytes] | None = None
+        self._unflushed_bytes = 0
+        self._step2_unflushed = 0
         self._started = False
         self._dropped = False
+        # Liveness, kept by the node's Keepalive (see collab.realtime.keepalive).
+        self.heard_at = 0.0
+        self.pinged_at: float | None = None
+        self.reading = False
 
     async def spend(self) -> None:
         """Wait until this connection and this user may send one more message."""
@@ -151,7 +163,7 @@ class Peer:
     @property
     def awaiting_step2(self) -> bool:
         """A sync step 2 reply is queued and not yet written to the socket."""
-        return self._step2_queued > 0
+        return self._step2_queued > 0 or self._step2_unflushed > 0
 
     @property
     def queued_bytes(self) -> int:
@@ -173,7 +185,7 @@ class Peer:
         if self._dropped or self.ws.closed:
             return
         queue = self._queue
-        if not queue and self._sender is None and self._write_soon(message):
+        if not queue and self._sender is None and self._write_soon(message, step2):
             return
         if queue is None:
             queue = self._queue = deque()
@@ -189,32 +201,45 @@ class Peer:
         if self._sender is None and self._started:
             self._start_sender()
 
-    def _write_soon(self, message: bytes | Outgoing) -> bool:
+    def _write_soon(self, message: bytes | Outgoing, step2: bool) -> bool:
         """Buffer ``message`` for a socket that keeps up; False when it must be queued.
 
         What a peer is sent within one turn of the event loop goes out in one
         socket write at the end of that turn: in a reconnect storm every
         newcomer's presence reaches every peer, and a committed group is
-        several updates.
+        several updates. A turn may handle many frames of one client, so the
+        buffer is bounded like the socket's: past ``DIRECT_WRITE_LIMIT`` the
+        rest waits in the bounded queue, and a sync reply in the buffer counts
+        as waiting (a client repeating step 1 in one burst gets one reply).
         """
         frame = message.frame if isinstance(message, Outgoing) else binary_frame(message)
         if self._unflushed is not None:
+            if self._unflushed_bytes + len(frame) > DIRECT_WRITE_LIMIT:
+                return False
             self._unflushed.append(frame)
-            return True
-        transport = self._transport
-        if (
-            not self._started
-            or transport is None
-            or transport.is_closing()
-            or transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT
-        ):
-            return False
-        self._unflushed = [frame]
-        _flusher.add(self)
+        else:
+            transport = self._transport
+            if (
+                not self._started
+                or transport is None
+                or transport.is_closing()
+                or transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT
+            ):
+                return False
+            self._unflushed = [frame]
+            _flusher.add(self)
+        self._unflushed_bytes += len(frame)
+        self._step2_unflushed += step2
         return True
 
-    def _flush(self) -> None:
+    def _discard_unflushed(self) -> list[bytes] | None:
         frames, self._unflushed = self._unflushed, None
+        self._unflushed_bytes = 0
+        self._step2_unflushed = 0
+        return frames
+
+    def _flush(self) -> None:
+        frames = self._discard_unflushed()
         transport = self._transport
         if not frames or transport is None or transport.is_closing() or self.ws.closed:
             return
@@ -279,6 +304,27 @@ class Peer:
             if not self._queue:
                 self._queue = None  # an idle connection keeps no queue
 
+    def heard(self, now: float) -> None:
+        """The client sent a frame (any frame, a pong included) at ``now``."""
+        self.heard_at = now
+        self.pinged_at = None
+
+    def ping(self, now: float) -> None:
+        """Write a ping frame to the socket and remember when."""
+        self.pinged_at = now
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                transport.write(PING_FRAME)
+
+    def abort(self) -> None:
+        """Drop the connection at once: the client stopped answering."""
+        logger.info("dropping unresponsive client %s of user %s", self.id, self.user.id)
+        if self._transport is not None:
+            self._transport.abort()
+        else:
+            self.close_soon(close_codes.INTERNAL, "no answer to ping")
+
     def describe(self) -> dict[str, Any]:
         """For logs."""
         return {"peer": self.id, "user": self.user.id, "role": self.role.label}
@@ -298,7 +344,7 @@ class _Flusher:
         if self._loop is not loop:
             # A callback scheduled on a loop that has since stopped never runs.
             for stale in self._peers:
-                stale._unflushed = None
+                stale._discard_unflushed()
             self._peers = []
             self._loop = loop
             loop.call_soon(self._flush)
