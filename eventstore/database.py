@@ -7,6 +7,7 @@ engines lives in :class:`eventstore.dialect.Dialect`, never in callers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -55,3 +56,19 @@ class Database(Connection, Protocol):
     async def close(self) -> None:
         """Release every connection."""
         ...
+
+
+# Many ids in one query: a fixed list of parameters padded with NULL (which
+# matches nothing) spells the same on both engines and stays well under their
+# parameter limits (32,766 on SQLite >= 3.32, 32,767 on Postgres).
+IDS_PER_QUERY = 1000
+ID_PARAMETERS = ", ".join(f"${n}" for n in range(1, IDS_PER_QUERY + 1))
+
+
+def padded_chunks(ids: Sequence[str]) -> list[list[str | None]]:
+    """``ids`` in chunks of :data:`IDS_PER_QUERY`, each padded with None to that length."""
+    chunks: list[list[str | None]] = []
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk: list[str | None] = list(ids[start : start + IDS_PER_QUERY])
+        chunks.append(chunk + [None] * (IDS_PER_QUERY - len(chunk)))
+    return chunks

@@ -29,7 +29,14 @@ from eventstore.blocks import (
     decode_body,
     encode_body,
 )
-from eventstore.database import Connection, Database, Row
+from eventstore.database import (
+    ID_PARAMETERS,
+    IDS_PER_QUERY,
+    Connection,
+    Database,
+    Row,
+    padded_chunks,
+)
 from eventstore.dialect import POSTGRES
 from eventstore.errors import SeqConflictError, UnknownLogError
 from eventstore.events import (
@@ -46,13 +53,9 @@ from eventstore.logs import GENESIS_HASH
 from eventstore.retention import snapshots_to_drop
 
 _HEAD = "SELECT seq, hash FROM doc_heads WHERE doc_id = $1"
-# Heads of many documents in one query: a fixed list of parameters, padded
-# with NULL (which matches nothing), spells the same on both engines and stays
-# well under their parameter limits (32,766 on SQLite >= 3.32, 32,767 on Postgres).
-HEADS_PER_QUERY = 1000
-_HEADS = "SELECT doc_id, seq FROM doc_heads WHERE doc_id IN ({})".format(  # noqa: S608
-    ", ".join(f"${n}" for n in range(1, HEADS_PER_QUERY + 1))
-)
+# Heads of many documents in one query (see eventstore.database.padded_chunks).
+HEADS_PER_QUERY = IDS_PER_QUERY
+_HEADS = f"SELECT doc_id, seq FROM doc_heads WHERE doc_id IN ({ID_PARAMETERS})"  # noqa: S608
 # A tail event takes the slot of the event TAIL_SLOTS before it, which is
 # packed by then (see EventLog._append_fast): rewriting a row in place leaves
 # its old version on the same page, where Postgres prunes it without a vacuum.
@@ -350,9 +353,7 @@ class EventLog:
         Documents without a log are absent from the result.
         """
         heads: dict[str, int] = {}
-        for start in range(0, len(doc_ids), HEADS_PER_QUERY):
-            chunk: list[str | None] = list(doc_ids[start : start + HEADS_PER_QUERY])
-            chunk += [None] * (HEADS_PER_QUERY - len(chunk))
+        for chunk in padded_chunks(doc_ids):
             for row in await self._db.fetch(_HEADS, *chunk):
                 heads[row["doc_id"]] = row["seq"]
         return heads

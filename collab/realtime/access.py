@@ -8,7 +8,7 @@ with 4404. Other nodes hear of it through the relay. Because the relay may
 lose messages, :meth:`AccessChanges.recheck_all` re-reads the roles of every
 open connection after the relay reconnects and, as a backstop, periodically
 (:meth:`AccessChanges.recheck_forever`). A re-check costs two queries per
-:data:`IDS_PER_QUERY` open documents (whether they all still exist, and their
+:data:`eventstore.database.IDS_PER_QUERY` open documents (whether they all still exist, and their
 projects' members; a third for the ids when some were deleted), however many
 projects and connections there are: a node holding ten thousand quiet rooms
 must not poll the database per project.
@@ -26,19 +26,15 @@ from collab.realtime import close_codes
 from collab.realtime.relay import AccessChanged, Relay
 from collab.realtime.rooms import RoomManager
 from eventstore import Connection
+from eventstore.database import ID_PARAMETERS, padded_chunks
 
 logger = logging.getLogger(__name__)
 
-# Many ids in one query: a fixed list of parameters padded with NULL (which
-# matches nothing) spells the same on both engines and stays well under their
-# parameter limits (32,766 on SQLite >= 3.32, 32,767 on Postgres).
-IDS_PER_QUERY = 1000
-_PARAMETERS = ", ".join(f"${n}" for n in range(1, IDS_PER_QUERY + 1))
 _MEMBERS = (
-    f"SELECT project_id, user_id, role FROM project_members WHERE project_id IN ({_PARAMETERS})"  # noqa: S608
+    f"SELECT project_id, user_id, role FROM project_members WHERE project_id IN ({ID_PARAMETERS})"  # noqa: S608
 )
-_DOCUMENTS = f"SELECT id FROM documents WHERE id IN ({_PARAMETERS})"  # noqa: S608
-_COUNT_DOCUMENTS = f"SELECT count(*) FROM documents WHERE id IN ({_PARAMETERS})"  # noqa: S608
+_DOCUMENTS = f"SELECT id FROM documents WHERE id IN ({ID_PARAMETERS})"  # noqa: S608
+_COUNT_DOCUMENTS = f"SELECT count(*) FROM documents WHERE id IN ({ID_PARAMETERS})"  # noqa: S608
 
 
 class AccessChanges:
@@ -111,7 +107,7 @@ class AccessChanges:
         (reading 10,000 ids every 10 seconds was a third of an idle node's CPU).
         """
         deleted: set[str] = set()
-        for chunk in _padded_chunks(doc_ids):
+        for chunk in padded_chunks(doc_ids):
             wanted = {doc_id for doc_id in chunk if doc_id is not None}
             if await self._db.fetchval(_COUNT_DOCUMENTS, *chunk) == len(wanted):
                 continue
@@ -122,7 +118,7 @@ class AccessChanges:
     async def _roles(self, project_ids: set[str]) -> dict[str, dict[str, Role]]:
         """Each project's members and their roles."""
         roles: dict[str, dict[str, Role]] = defaultdict(dict)
-        for chunk in _padded_chunks(sorted(project_ids)):
+        for chunk in padded_chunks(sorted(project_ids)):
             for row in await self._db.fetch(_MEMBERS, *chunk):
                 roles[row["project_id"]][row["user_id"]] = Role.parse(row["role"])
         return roles
@@ -143,12 +139,3 @@ class AccessChanges:
             if room is not None:
                 room.close_peers(close_codes.NOT_FOUND, "document deleted")
                 self._rooms.forget(room)
-
-
-def _padded_chunks(ids: list[str]) -> list[list[str | None]]:
-    """``ids`` in chunks of :data:`IDS_PER_QUERY`, each padded with None to that length."""
-    chunks: list[list[str | None]] = []
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        chunk: list[str | None] = list(ids[start : start + IDS_PER_QUERY])
-        chunks.append(chunk + [None] * (IDS_PER_QUERY - len(chunk)))
-    return chunks
