@@ -140,7 +140,8 @@ async def collect(run: CapacityRun, quick: bool, rows: list[Row]) -> None:
     printed = parse_rows(stdout.decode(errors="replace"))
     rows += printed
     if run.process.returncode != 0 or not printed:
-        tail = stderr.decode(errors="replace").strip()[-_STDERR_TAIL:]
+        # One line: it is listed in the report's "Not run".
+        tail = " / ".join(stderr.decode(errors="replace").strip()[-_STDERR_TAIL:].splitlines())
         raise RuntimeError(
             f"{run.scenario.module} exited with {run.process.returncode}"
             f" after {len(printed)} figures: {tail}"

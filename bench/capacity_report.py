@@ -88,6 +88,8 @@ def _idle_memory_rows(rows: Sequence[Row]) -> list[TargetRow]:
 
 
 def _storm_cell(row: Row | None) -> str:
+    if row is None:
+        return "-"
     synced, clients = _number(row, "synced"), _number(row, "clients")
     return f"{fmt(_number(row, 'seconds'), 2)} s, {fmt(synced, 0)}/{fmt(clients, 0)} synced"
 

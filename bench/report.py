@@ -339,14 +339,15 @@ def _plot_link(title: str, path: str | None) -> list[str]:
 
 
 def _capacity_section(results: Results) -> list[str]:
+    heading = "#### Capacity (each scenario in its own process; one table row per JSON line)"
     if not results.capacity:
-        return ["#### Capacity", "", "(not run)", ""]
+        return [heading, "", "(not run)", ""]
     return [
-        "#### Capacity targets (collab; the stock server where it has a counterpart, same run)",
+        heading,
+        "",
+        "##### Capacity targets (collab; the stock server where it has a counterpart, same run)",
         "",
         capacity_target_table(results.capacity),
-        "",
-        "#### Capacity scenarios (each module's JSON lines, one row per line)",
         "",
         *scenario_tables(results.capacity, results.quick),
     ]

@@ -71,7 +71,7 @@ def test_make_bench_targets_run_the_suite(target: str, command: str) -> None:
 
 def figure_tables(generated: str) -> dict[str, list[str]]:
     """The rows of each capacity figure's table, by figure name."""
-    scenarios = generated.split("#### Capacity scenarios")[1]
+    scenarios = generated.split("\n#### Capacity")[1]
     tables: dict[str, list[str]] = {}
     for block in scenarios.split("\n`")[1:]:
         name, _, rest = block.partition("`:")
@@ -89,7 +89,7 @@ def check_capacity(generated: str, stdout: str) -> None:
         servers = {row.split(" | ")[0] for row in tables[figure]}
         assert servers == {"| collab", "| y-websocket-server"}, (figure, tables[figure])
     assert all("| yes |" in row for row in tables["verify"])  # the replayed text is the log's
-    targets = generated.split("#### Capacity targets")[1].split("####")[0]
+    targets = generated.split("##### Capacity targets")[1].split("#####")[0]
     for target in CAPACITY_TARGETS:
         judged = [
             line
