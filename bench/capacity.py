@@ -10,7 +10,9 @@ keeps their ten thousand clients, rooms and events out of the suite's process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -118,6 +120,8 @@ async def start(scenario: CapacityScenario, quick: bool) -> CapacityRun:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Its own process group, with the servers it starts: see stop().
+        start_new_session=True,
     )
     return CapacityRun(scenario, process)
 
@@ -149,7 +153,12 @@ async def collect(run: CapacityRun, quick: bool, rows: list[Row]) -> None:
 
 
 async def stop(run: CapacityRun) -> None:
-    """Interrupt the process so it closes its servers; kill it if it does not."""
+    """Interrupt the process so it closes its servers; kill its whole group if it does not.
+
+    A process started from a shell's background job inherits an ignored SIGINT,
+    so the interrupt may go unheard; killing the group then takes the servers
+    it started with it (their database schema stays behind).
+    """
     if run.process.returncode is not None:
         return
     run.process.send_signal(signal.SIGINT)
@@ -157,8 +166,13 @@ async def stop(run: CapacityRun) -> None:
         async with asyncio.timeout(_GRACE_SECONDS):
             await asyncio.shield(run.output)
     except TimeoutError:
-        run.process.kill()
+        _signal_group(run.process.pid, signal.SIGKILL)
         await run.process.wait()
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
 
 
 def parse_rows(stdout: str) -> list[Row]:
