@@ -1,7 +1,9 @@
-"""A capacity module that fails is reported as failed with its error, not taken for figures."""
+"""Capacity modules as processes: a failure is reported with its error, a stop leaves nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 from dataclasses import replace
 
@@ -25,3 +27,26 @@ async def test_a_module_that_exits_with_an_error_is_a_failure() -> None:
         await capacity.collect(run, True, rows)
     assert rows == []
     assert run.process.returncode == 2
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_stopped_scenario_leaves_no_process_behind() -> None:
+    require(POSTGRES_URL, 5432, "database")
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is needed by the keep-alive scenario")
+    run = await capacity.start(capacity.KEEPALIVE, quick=True)  # 40 s of idling
+    await asyncio.sleep(5)  # its collab node, the stock server and the clients are up
+    assert group_alive(run.process.pid)
+    await capacity.stop(run)
+    for _ in range(50):  # a killed child is reaped a moment after its parent exits
+        if not group_alive(run.process.pid):
+            break
+        await asyncio.sleep(0.1)
+    assert not group_alive(run.process.pid)
