@@ -120,7 +120,7 @@ async def start(scenario: CapacityScenario, quick: bool) -> CapacityRun:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        # Its own process group, with the servers it starts: see stop().
+        # Its own process group: the node harnesses it starts stay in it (see stop()).
         start_new_session=True,
     )
     return CapacityRun(scenario, process)
@@ -153,11 +153,12 @@ async def collect(run: CapacityRun, quick: bool, rows: list[Row]) -> None:
 
 
 async def stop(run: CapacityRun) -> None:
-    """Interrupt the process so it closes its servers; kill its whole group if it does not.
+    """Interrupt the process so it closes its servers; kill them all if it does not.
 
     A process started from a shell's background job inherits an ignored SIGINT,
-    so the interrupt may go unheard; killing the group then takes the servers
-    it started with it (their database schema stays behind).
+    so the interrupt may go unheard. Then every process it started is killed
+    with it: its group, and each descendant's group (collab nodes run in
+    sessions of their own). Their database schemas stay behind.
     """
     if run.process.returncode is not None:
         return
@@ -166,13 +167,33 @@ async def stop(run: CapacityRun) -> None:
         async with asyncio.timeout(_GRACE_SECONDS):
             await asyncio.shield(run.output)
     except TimeoutError:
-        _signal_group(run.process.pid, signal.SIGKILL)
+        ours = os.getpgid(0)
+        for pid in [run.process.pid, *descendants(run.process.pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                group = os.getpgid(pid)
+                if group != ours:  # never the suite's own
+                    os.killpg(group, signal.SIGKILL)
         await run.process.wait()
 
 
-def _signal_group(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid``, read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children.get(child, [])
+    return found
 
 
 def parse_rows(stdout: str) -> list[Row]:
