@@ -5,10 +5,12 @@
 #   make test       install the project + dev tools, then run the whole suite
 #   make lint       ruff check (and `make format-check` for ruff format --check)
 #   make typecheck  mypy --strict over the packages and tests
-#   make bench      every benchmark scenario vs the stock y-websocket server;
-#                   writes docs/benchmarks.md (needs Postgres, Redis, Node.js)
+#   make bench      every benchmark scenario vs the stock y-websocket server,
+#                   capacity included; writes docs/benchmarks.md (needs Postgres,
+#                   Redis, Node.js)
 #   make bench-quick  the same at smoke sizes, report in a temporary directory
-#   make bench-capacity  connections, idle rooms, keep-alive, log size (JSON lines)
+#   make bench-capacity  only the capacity scenarios (connections, idle rooms,
+#                   keep-alive, log size) at full size, report in a temporary directory
 #   make clean      remove the virtual environment, caches and the npm packages
 #
 # Extra pytest arguments: make test ARGS="-k readyz -x"
@@ -72,12 +74,11 @@ bench: $(DEV_STAMP) js-deps
 bench-quick: $(DEV_STAMP) js-deps
 	$(BIN)/python -m bench.suite --quick --out "$$(mktemp -d)/benchmarks.md"
 
-# Capacity scenarios (idle connections and reconnect storms against the stock
-# server, idle rooms, keep-alive, log and snapshot sizes): JSON lines on stdout.
-CAPACITY := capacity_connections capacity_idle_rooms capacity_log capacity_keepalive
-
+# The capacity part of the suite alone (idle connections and reconnect storms
+# against the stock server, idle rooms, keep-alive, log and snapshot sizes); each
+# scenario's JSON lines are echoed as it ends.
 bench-capacity: $(DEV_STAMP) js-deps
-	for scenario in $(CAPACITY); do $(BIN)/python -m bench.$$scenario || exit 1; done
+	$(BIN)/python -m bench.suite --only capacity --out "$$(mktemp -d)/benchmarks.md"
 
 # pip >= 25.1 understands `--group` (PEP 735 dependency groups); the pip that
 # `venv` bundles with older Pythons does not, so upgrade it once at creation.

@@ -1,7 +1,8 @@
 """The suite's report: the targets as ratios, tables, PNG plots, and the machine.
 
 The targets compare collab with the stock server; the same ratios to Hocuspocus
-are printed and tabled as information, with no verdict.
+are printed and tabled as information, with no verdict. The capacity scenarios'
+targets and tables come from :mod:`bench.capacity_report`.
 
 :func:`write_report` replaces the part of the output file between
 :data:`BEGIN` and :data:`END` (the rest, the hand-written analysis, stays) and
@@ -18,7 +19,6 @@ import os
 import platform
 import sqlite3
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from bench.common import REPO_ROOT, fmt, summarize
+from bench.capacity import Row
+from bench.capacity_report import (
+    capacity_target_table,
+    scenario_tables,
+    summary_lines,
+)
+from bench.common import REPO_ROOT, fmt, markdown_table, summarize
 from bench.scenarios import CrossNodeResult, FanoutResult, TraceResult
 from bench.targets import HOCUSPOCUS, KINDS, POSTGRES, REFERENCES, STOCK
 
@@ -60,6 +66,7 @@ class Results:
     traces: list[TraceResult] = field(default_factory=list)
     cross: CrossNodeResult | None = None
     jobs: JobsResult | None = None
+    capacity: list[Row] = field(default_factory=list)  # the capacity modules' figure lines
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
@@ -183,13 +190,6 @@ def hocuspocus_rows(results: Results) -> list[list[str]]:
 # -- tables -------------------------------------------------------------------
 
 
-def _markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    align = ["---", *("---:" for _ in headers[1:])]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _fanout_table(results: Results) -> str:
     rows = []
     for r in results.fanout:
@@ -207,7 +207,7 @@ def _fanout_table(results: Results) -> str:
         )
     headers = ["server", "readers", "updates/s", "deliveries"]
     headers += ["p50 ms", "p95 ms", "p99 ms", "max ms", "lost", "disconnects"]
-    return _markdown(headers, rows)
+    return markdown_table(headers, rows)
 
 
 def _trace_table(results: Results) -> str:
@@ -232,7 +232,7 @@ def _trace_table(results: Results) -> str:
     headers = ["server", "transactions", "seconds", "updates/s", "watchers ok", "disconnects"]
     # disconnects: of the watchers and the writer, after their first sync
     headers += ["log events", "log text ok", "commits", "ev/commit", "commit ms"]
-    return _markdown(headers, rows)
+    return markdown_table(headers, rows)
 
 
 def _cross_table(results: Results) -> str:
@@ -242,7 +242,7 @@ def _cross_table(results: Results) -> str:
     for label, samples in (("same node", results.cross.same), ("cross node", results.cross.cross)):
         s = summarize(samples)
         rows.append([label, f"{s.count:,}", *(fmt(v, 2) for v in (s.p50, s.p95, s.p99, s.max))])
-    table = _markdown(["path", "deliveries", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
+    table = markdown_table(["path", "deliveries", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
     lost = f"lost {results.cross.lost}, disconnects {results.cross.disconnects}"
     return f"{table}\n\n{lost}"
 
@@ -333,6 +333,26 @@ def machine_lines(results: Results) -> list[str]:
 # -- the file ---------------------------------------------------------------------
 
 
+def _plot_link(title: str, path: str | None) -> list[str]:
+    """The image and a blank line, or nothing when the plot was not drawn."""
+    return [] if path is None else [f"![{title}]({path})", ""]
+
+
+def _capacity_section(results: Results) -> list[str]:
+    heading = "#### Capacity (each scenario in its own process; one table row per JSON line)"
+    if not results.capacity:
+        return [heading, "", "(not run)", ""]
+    return [
+        heading,
+        "",
+        "##### Capacity targets (collab; the stock server where it has a counterpart, same run)",
+        "",
+        capacity_target_table(results.capacity),
+        "",
+        *scenario_tables(results.capacity, results.quick),
+    ]
+
+
 def render(results: Results, plots: dict[str, str]) -> str:
     """The generated part of the report."""
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -344,28 +364,27 @@ def render(results: Results, plots: dict[str, str]) -> str:
         "",
         "#### Targets (collab / stock server, same run)",
         "",
-        _markdown(["target", "figures", "verdict"], target_rows(results)),
+        markdown_table(["target", "figures", "verdict"], target_rows(results)),
         "",
         "#### collab / Hocuspocus, same run (information, no target)",
         "",
-        _markdown(["comparison", "figures"], hocuspocus_rows(results)),
+        markdown_table(["comparison", "figures"], hocuspocus_rows(results)),
         "",
         "#### Fan-out latency (1 writer, Y.Map updates; stock npm clients, Hocuspocus' own)",
         "",
         _fanout_table(results),
         "",
-        f"![fan-out latency]({plots['fanout']})",
-        "",
+        *_plot_link("fan-out latency", plots.get("fanout")),
         "#### Trace throughput (the client streams, 5 watchers; Hocuspocus' own client for it)",
         "",
         _trace_table(results),
         "",
-        f"![trace progress]({plots['traces']})",
-        "",
+        *_plot_link("trace progress", plots.get("traces")),
         "#### Three nodes on Redis (Postgres)",
         "",
         _cross_table(results),
         "",
+        *_capacity_section(results),
     ]
     if results.skipped or results.failed:
         parts += ["#### Not run", ""]
@@ -380,10 +399,12 @@ def write_report(results: Results, out: Path) -> str:
     """Write the plots and the marked part of ``out``; return the targets summary."""
     plot_dir = out.parent / out.stem
     plot_dir.mkdir(parents=True, exist_ok=True)
-    plots = {"fanout": "fanout_latency.png", "traces": "trace_progress.png"}
+    plots = {}
     if results.fanout:
+        plots["fanout"] = "fanout_latency.png"
         _plot_fanout(results, plot_dir / plots["fanout"])
     if results.traces:
+        plots["traces"] = "trace_progress.png"
         _plot_traces(results, plot_dir / plots["traces"])
     generated = render(results, {k: f"{out.stem}/{v}" for k, v in plots.items()})
     existing = out.read_text(encoding="utf-8") if out.exists() else ""
@@ -400,6 +421,7 @@ def write_report(results: Results, out: Path) -> str:
         f"{what} vs Hocuspocus: {figures} [information]"
         for what, figures in hocuspocus_rows(results)
     ]
+    lines += summary_lines(results.capacity)
     lines += [f"skipped: {s}" for s in results.skipped]
     lines += [f"FAILED: {s}" for s in results.failed]
     return "\n".join(lines)

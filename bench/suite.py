@@ -2,20 +2,26 @@
 
 Usage (from the repository root, Postgres and Redis running, Node.js installed)::
 
-    .venv/bin/python -m bench.suite [--quick] [--out docs/benchmarks.md] [--skip-jobs]
+    .venv/bin/python -m bench.suite [--quick] [--out docs/benchmarks.md]
+        [--only PART ...] [--skip PART ...] [--skip-jobs]
 
 Runs, in order: fan-out latency (1 writer, 5/50/150 readers), trace throughput
-(the first 50,000 and then all 259,778 transactions), three nodes on Redis, and
-code execution on two workers. Prints the ratios to the stock server and writes
-the report (tables, PNG plots, the machine's cores, load and versions) into the
-marked part of ``--out``. ``--quick`` runs every scenario at small sizes: a smoke
-run whose figures mean nothing.
+(the first 50,000 and then all 259,778 transactions), three nodes on Redis,
+code execution on two workers, and the capacity scenarios (idle connections
+and a reconnect storm, idle rooms, the event log), each its own process; the
+ten-minute keep-alive scenario runs in the background from the start and is
+collected at the end. Prints the targets (ratios to the stock server, limits)
+and writes the report (tables, PNG plots, the machine's cores, load and
+versions) into the marked part of ``--out``. ``--quick`` runs every scenario at
+small sizes: a smoke run whose figures mean nothing. ``--only`` and ``--skip``
+choose among the parts: fan-out, trace, cross-node, jobs, capacity.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import tempfile
 import time
@@ -23,13 +29,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import capacity
 from bench import jobs as jobs_bench
+from bench.capacity import FOREGROUND, KEEPALIVE, CapacityRun, CapacityScenario
 from bench.common import REPO_ROOT, BenchSkipError, quiet_resets
 from bench.report import JobsResult, Results, write_report
 from bench.scenarios import TracePlan, cross_node, fanout, plan_trace, trace, trace_cache
 from bench.targets import KINDS, POSTGRES, SQLITE, STOCK
 
 FULL_TRACE = 259_778
+PARTS = ("fan-out", "trace", "cross-node", "jobs", "capacity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +132,75 @@ async def _jobs(sizes: Sizes, results: Results) -> None:
     await _step(results, "jobs (2 workers)", one)
 
 
-async def run(sizes: Sizes, *, quick: bool, with_jobs: bool) -> Results:
-    """Run every scenario and collect the results."""
+async def _collect_capacity(run: CapacityRun, results: Results) -> None:
+    """Wait for a capacity process; keep and echo its figure lines, even those before a failure."""
+    rows: list[capacity.Row] = []
+    try:
+        await capacity.collect(run, results.quick, rows)
+    finally:
+        results.capacity += rows
+        for row in rows:
+            print(f"  {json.dumps(row)}", flush=True)
+        await capacity.stop(run)
+
+
+async def _capacity(results: Results) -> None:
+    for scenario in FOREGROUND:
+
+        async def one(scenario: CapacityScenario = scenario) -> None:
+            await _collect_capacity(await capacity.start(scenario, results.quick), results)
+
+        await _step(results, f"capacity: {scenario.name}", one)
+
+
+async def _start_keepalive(results: Results) -> CapacityRun | None:
+    """Start the keep-alive scenario: it idles for minutes, so it runs beside the others.
+
+    One quiet client per server costs the machine next to nothing (checked in
+    bench/README.md: fan-out figures with and without it running).
+    """
+    print(f"- capacity: {KEEPALIVE.name}, in the background until the end ...", flush=True)
+    try:
+        return await capacity.start(KEEPALIVE, results.quick)
+    except BenchSkipError as exc:
+        results.skipped.append(f"capacity: {KEEPALIVE.name}: {exc}")
+        print(f"  skipped: {exc}", flush=True)
+        return None
+
+
+async def run(sizes: Sizes, *, quick: bool, parts: frozenset[str]) -> Results:
+    """Run the chosen parts (all of :data:`PARTS` by default) and collect the results."""
     asyncio.get_running_loop().set_exception_handler(quiet_resets)
     results = Results(quick=quick, load_before=os.getloadavg())
-    await _fanouts(sizes, results)
-    await _traces(sizes, results)
-    await _cross(sizes, results)
-    if with_jobs:
-        await _jobs(sizes, results)
+    keepalive = await _start_keepalive(results) if "capacity" in parts else None
+    try:
+        if "fan-out" in parts:
+            await _fanouts(sizes, results)
+        if "trace" in parts:
+            await _traces(sizes, results)
+        if "cross-node" in parts:
+            await _cross(sizes, results)
+        if "jobs" in parts:
+            await _jobs(sizes, results)
+        if "capacity" in parts:
+            await _capacity(results)
+        if keepalive is not None:
+            await _step(
+                results,
+                f"capacity: {KEEPALIVE.name} (collected)",
+                lambda: _collect_capacity(keepalive, results),
+            )
+    finally:
+        if keepalive is not None:
+            await capacity.stop(keepalive)
     results.load_after = os.getloadavg()
     return results
+
+
+def chosen_parts(args: argparse.Namespace) -> frozenset[str]:
+    """``--only`` (default: every part) minus ``--skip`` and ``--skip-jobs``."""
+    skipped = set(args.skip) | ({"jobs"} if args.skip_jobs else set())
+    return frozenset(args.only or PARTS) - skipped
 
 
 def main() -> None:
@@ -141,10 +208,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--skip-jobs", action="store_true", help="no code-execution scenario")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=[], help="run only these parts")
+    parser.add_argument("--skip", nargs="+", choices=PARTS, default=[], help="leave these out")
+    parser.add_argument("--skip-jobs", action="store_true", help="the same as --skip jobs")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
-    results = asyncio.run(run(sizes, quick=args.quick, with_jobs=not args.skip_jobs))
+    results = asyncio.run(run(sizes, quick=args.quick, parts=chosen_parts(args)))
     summary = write_report(results, args.out)
     print()
     print(summary)

@@ -1,0 +1,59 @@
+"""The capacity report reads the modules' JSON lines as they are: new keys, repeats, gaps."""
+
+from __future__ import annotations
+
+from bench.capacity import parse_rows
+from bench.capacity_report import capacity_target_rows, figure_table, summary_lines
+
+LOG = "capacity_log"
+
+
+def log_line(figure: str, events: int, **values: object) -> dict[str, object]:
+    return {"bench": LOG, "figure": figure, "events": events, **values}
+
+
+def test_only_figure_lines_are_kept() -> None:
+    stdout = 'starting\n{"bench": "x", "figure": "f", "a": 1}\n[1, 2]\n{"no": "figure"}\n'
+    assert parse_rows(stdout) == [{"bench": "x", "figure": "f", "a": 1}]
+
+
+def test_a_figure_printed_twice_gives_two_target_rows() -> None:
+    rows = [
+        log_line("log_bytes", 20_000, bytes_per_event=40.0),
+        log_line("log_bytes", 260_000, bytes_per_event=130.0),
+    ]
+    targets = capacity_target_rows(rows)
+    assert [t[0] for t in targets] == [
+        "log bytes per event, 20,000 events",
+        "log bytes per event, 260,000 events",
+    ]
+    assert [t[-1] for t in targets] == ["met", "**missed**"]
+
+
+def test_a_new_key_becomes_a_column() -> None:
+    rows = [
+        log_line("verify", 100, ok=True, events_per_second=200_000),
+        log_line("verify", 200, ok=True, events_per_second=210_000, new_key="x"),
+    ]
+    header, _, first, second = figure_table(rows).splitlines()
+    assert header == "| events | ok | events_per_second | new_key |"
+    assert first.endswith("| 200,000 | - |") and second.endswith("| 210,000 | x |")
+
+
+def test_a_missing_figure_misses_its_target() -> None:
+    collab_only = {
+        "bench": "capacity_connections",
+        "figure": "reconnect_storm",
+        "server": "collab",
+        "clients": 10,
+        "synced": 10,
+        "seconds": 1.0,
+    }
+    [target] = capacity_target_rows([collab_only])
+    assert target[2] == "-" and target[-1] == "**missed**"
+    assert summary_lines([collab_only])[0].endswith("[missed]")
+
+
+def test_a_failed_verify_misses_however_fast() -> None:
+    rows = [log_line("verify", 100, ok=False, events_per_second=10**9)]
+    assert capacity_target_rows(rows)[0][-1] == "**missed**"
