@@ -117,12 +117,7 @@ def decode_body(body: bytes) -> tuple[list[EventFields], list[bytes]]:
     Raises:
         BlockFormatError: the body is not a block this version wrote.
     """
-    try:
-        raw = zlib.decompress(body)
-    except zlib.error as exc:
-        raise BlockFormatError(f"block does not decompress: {exc}") from None
-    if not raw or raw[0] != _VERSION:
-        raise BlockFormatError("unknown block version")
+    raw = _decompress(body)
     view = memoryview(raw)
     count = int.from_bytes(view[1:5], "little")
     entries = int.from_bytes(view[5:9], "little")
@@ -142,9 +137,7 @@ def decode_body(body: bytes) -> tuple[list[EventFields], list[bytes]]:
     at += HASH_PREFIX * count
     lengths = _ints(view, at, count)
     at += 4 * count
-    ends = list(accumulate(lengths, initial=at))
-    if ends[-1] != len(raw):
-        raise BlockFormatError("block length does not add up")
+    ends = _update_ends(raw, lengths, at)
     # Column by column (slices and comprehensions run in C), then zipped.
     try:
         kind_column = [EVENT_KINDS[k] for k in kinds]
@@ -159,6 +152,48 @@ def decode_body(body: bytes) -> tuple[list[EventFields], list[bytes]]:
         zip(kind_column, updates, authors, nodes, times, metas, sources, strict=True)
     )
     return events, prefixes
+
+
+def decode_updates(body: bytes) -> list[bytes]:
+    """Only the updates of a block body, in order: what a replay needs.
+
+    Skips every other column instead of building each event's fields: about
+    0.27 µs per event against 0.62 for :func:`decode_body` (measured on
+    keystroke blocks), of which decompressing takes 0.1.
+
+    Raises:
+        BlockFormatError: the body is not a block this version wrote.
+    """
+    raw = _decompress(body)
+    view = memoryview(raw)
+    count = int.from_bytes(view[1:5], "little")
+    entries = int.from_bytes(view[5:9], "little")
+    at = 9
+    for _ in range(entries):
+        at += 4 + int.from_bytes(view[at : at + 4], "little")
+    # Skip kinds (1 byte each), refs (4 of 4 bytes), times (8), hash prefixes.
+    at += (1 + 16 + 8 + HASH_PREFIX) * count
+    lengths = _ints(view, at, count)
+    ends = _update_ends(raw, lengths, at + 4 * count)
+    return [raw[start:end] for start, end in pairwise(ends)]
+
+
+def _decompress(body: bytes) -> bytes:
+    try:
+        raw = zlib.decompress(body)
+    except zlib.error as exc:
+        raise BlockFormatError(f"block does not decompress: {exc}") from None
+    if not raw or raw[0] != _VERSION:
+        raise BlockFormatError("unknown block version")
+    return raw
+
+
+def _update_ends(raw: bytes, lengths: array[int], at: int) -> list[int]:
+    """The offsets bounding each update, which must end exactly at the end of ``raw``."""
+    ends = list(accumulate(lengths, initial=at))
+    if ends[-1] != len(raw):
+        raise BlockFormatError("block length does not add up")
+    return ends
 
 
 def _ints(view: memoryview, at: int, count: int) -> array[int]:

@@ -27,6 +27,7 @@ from eventstore.blocks import (
     BlockFormatError,
     block_start,
     decode_body,
+    decode_updates,
     encode_body,
 )
 from eventstore.database import (
@@ -105,6 +106,14 @@ SELECT first_seq AS seq, 1 AS packed, body AS payload, previous, last_hash AS ha
 FROM doc_event_blocks WHERE doc_id = $1 AND first_seq <= $3 AND last_seq > $2
 UNION ALL
 SELECT seq, 0, payload, NULL, hash, kind, author_id, node_id, created_at, meta, source
+FROM doc_events WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND seq > {_PACKED}
+ORDER BY seq"""  # noqa: S608
+# The same for a replay: block bodies and tail updates only.
+_READ_UPDATES = f"""
+SELECT first_seq AS seq, 1 AS packed, body AS payload
+FROM doc_event_blocks WHERE doc_id = $1 AND first_seq <= $3 AND last_seq > $2
+UNION ALL
+SELECT seq, 0, payload
 FROM doc_events WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND seq > {_PACKED}
 ORDER BY seq"""  # noqa: S608
 _TAIL_SEQ_AT_TIME = f"""
@@ -408,15 +417,50 @@ class EventLog:
     async def updates(
         self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 5000
     ) -> AsyncIterator[list[bytes]]:
-        """The updates of events ``after < seq <= through`` in pages, unhashed (fast)."""
-        async for batch in self.segments(doc_id, after=after, through=through, page=page):
-            found: list[bytes] = []
-            for segment in batch:
-                skip = max(0, after - segment.first_seq + 1)
-                upto = len(segment.events) if through is None else through - segment.first_seq + 1
-                found += [fields[1] for fields in segment.events[skip:upto]]
-            if found:
-                yield found
+        """The updates of events ``after < seq <= through`` in pages, unhashed (fast).
+
+        Reads only the block bodies and tail updates, and decodes only the
+        updates column of each block (a replay needs nothing else). The next
+        page is read while the caller works on the current one.
+        """
+        upper = _NO_LIMIT if through is None else through
+
+        def fetch(start: int) -> asyncio.Future[tuple[int, list[bytes]]]:
+            return asyncio.ensure_future(self._updates(doc_id, start, min(upper, start + page)))
+
+        upcoming = fetch(after)
+        try:
+            while True:
+                reached, found = await upcoming
+                more = reached > after and reached < upper
+                if more:
+                    upcoming = fetch(reached)
+                    after = reached
+                if found:
+                    yield found
+                if not more:
+                    return
+        finally:
+            upcoming.cancel()
+
+    async def _updates(self, doc_id: str, after: int, through: int) -> tuple[int, list[bytes]]:
+        """The newest seq read and the updates of ``after < seq <= through``."""
+        rows = await self._db.fetch(_READ_UPDATES, doc_id, after, through)
+        found: list[bytes] = []
+        reached = after
+        for row in rows:
+            first = row["seq"]
+            if not row["packed"]:
+                found.append(bytes(row["payload"]))
+                reached = first
+                continue
+            try:
+                updates = decode_updates(bytes(row["payload"]))
+            except BlockFormatError as exc:
+                raise BlockFormatError(f"the block of events from {first}: {exc}") from None
+            reached = min(through, first + len(updates) - 1)
+            found += updates[max(0, after - first + 1) : through - first + 1]
+        return reached, found
 
     async def _segments(
         self, doc_id: str, after: int, through: int, *, tail_previous: bool = False

@@ -8,7 +8,14 @@ import random
 import pytest
 
 from eventstore import Database
-from eventstore.blocks import BLOCK_EVENTS, TAIL_SLOTS, BlockFormatError, decode_body, encode_body
+from eventstore.blocks import (
+    BLOCK_EVENTS,
+    TAIL_SLOTS,
+    BlockFormatError,
+    decode_body,
+    decode_updates,
+    encode_body,
+)
 from eventstore.crdt import text_of
 from eventstore.eventlog import EventLog
 from eventstore.events import EVENT_KINDS, ChainHasher, NewEvent, canonical_meta, chain_hash
@@ -84,8 +91,10 @@ def test_a_body_round_trips_and_bad_bodies_are_refused() -> None:
     events, prefixes = decode_body(encode_body(fields, hashes))
     assert events == fields
     assert prefixes == [h[:4] for h in hashes]
-    with pytest.raises(BlockFormatError):
-        decode_body(b"not a block")
+    assert decode_updates(encode_body(fields, hashes)) == [f[1] for f in fields]
+    for decode in (decode_body, decode_updates):
+        with pytest.raises(BlockFormatError):
+            decode(b"not a block")
 
 
 async def test_packed_events_read_back_exactly(db: Database, log: EventLog) -> None:
@@ -101,6 +110,10 @@ async def test_packed_events_read_back_exactly(db: Database, log: EventLog) -> N
     assert [e async for e in log.iterate("d1", page=100)] == stored
     assert await log.event("d1", 256) == stored[255]
     assert await log.event("d1", COUNT + 1) is None
+    for after, through, page in [(0, None, 5000), (0, None, 100), (250, 300, 7), (300, 513, 256)]:
+        pages = [p async for p in log.updates("d1", after=after, through=through, page=page)]
+        assert all(pages)
+        assert [u for p in pages for u in p] == [e.update for e in stored[after:through]]
     merges = await log.events_of_kind("d1", "merge")
     assert merges == [e for e in stored if e.kind == "merge"]
     result = await verify_log(log, "d1")
@@ -134,6 +147,8 @@ async def test_a_damaged_block_is_a_clear_error(db: Database, log: EventLog) -> 
     await db.execute("UPDATE doc_event_blocks SET body = $1", b"garbage")
     with pytest.raises(BlockFormatError, match="the block of events from 1"):
         await log.read("d1")
+    with pytest.raises(BlockFormatError, match="the block of events from 1"):
+        await rebuild(log, "d1")
     assert [e.seq for e in await log.read("d1", after=256)] == list(range(257, 301))
 
 
