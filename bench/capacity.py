@@ -66,7 +66,7 @@ IDLE_ROOMS = CapacityScenario(
 LOG = CapacityScenario(
     "event log size, time travel, verify",
     "bench.capacity_log",
-    full=("--events", "260000"),
+    full=("--events", "65000,260000"),
     quick=("--quick",),
     limit_seconds=3600,
 )
