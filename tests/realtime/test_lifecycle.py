@@ -122,10 +122,11 @@ async def test_client_that_stops_reading_is_disconnected(
         assert room is not None
         peer = next(p for p in room.peers.values() if p.user.id == seeded.users["viewer"].id)
         await peer.stop()  # the socket stops draining, as if the client stopped reading
-        # Presence updates are forwarded one message each: 5000 overflow its queue.
-        for clock in range(1, 5001):
-            await writer.set_presence({"cursor": clock}, clock=clock)
-        assert await stalled.wait_closed(within=5) == 1013
+        # 40 updates of 256 KiB overflow its 8 MiB queue, however they are grouped.
+        for _ in range(40):
+            writer.text += "x" * 256 * 1024
+            await asyncio.sleep(0)
+        assert await stalled.wait_closed(within=10) == 1013
 
 
 async def test_updates_are_committed_in_groups(client: Client, seeded: Seeded) -> None:
