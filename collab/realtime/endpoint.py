@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from auth.access import DocumentAccess, document_access
 from auth.cookies import session_cookie
@@ -248,24 +248,36 @@ def _query_parameter(request: web.Request, name: str) -> str | None:
 
 
 async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:
-    loop = asyncio.get_running_loop()
     while True:
         peer.reading = True
-        frame = await ws.receive()
-        peer.reading = False
-        peer.heard(loop.time())
-        if frame.type is WSMsgType.BINARY:
-            verdict = await _handle(room, peer, frame.data, max_bytes)
-            if verdict is not None:
-                await peer.close(*verdict)
-                return
-        elif frame.type is WSMsgType.PING:
-            await ws.pong(frame.data)
-        elif frame.type in _CLOSED:
+        if not await _on_frame(ws, room, peer, max_bytes, await ws.receive()):
             return
-        elif frame.type is not WSMsgType.PONG:
-            await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
-            return
+
+
+async def _on_frame(
+    ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int, frame: WSMessage
+) -> bool:
+    """Handle one frame; False once the connection is over.
+
+    The frame is a local of this call only: held by the pump, the last
+    message (often a client's copy of a whole presence update) would stay in
+    memory for as long as the connection then stays idle.
+    """
+    peer.reading = False
+    peer.heard(asyncio.get_running_loop().time())
+    if frame.type is WSMsgType.BINARY:
+        verdict = await _handle(room, peer, frame.data, max_bytes)
+        if verdict is not None:
+            await peer.close(*verdict)
+            return False
+    elif frame.type is WSMsgType.PING:
+        await ws.pong(frame.data)
+    elif frame.type in _CLOSED:
+        return False
+    elif frame.type is not WSMsgType.PONG:
+        await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
+        return False
+    return True
 
 
 async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[int, str] | None:
