@@ -36,6 +36,20 @@ class Identity:
     user_name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What ``Presence.accept`` took from a peer, stamped, to forward.
+
+    ``renewals`` repeat a client's state with a higher clock and nothing
+    else: the stock client sends one every 15 s, and the others drop a state
+    not renewed for 30 s, so a renewal may wait a few seconds for others to
+    go out with it; ``changes`` are new or different states, or removals.
+    """
+
+    changes: list[AwarenessEntry]
+    renewals: list[AwarenessEntry]
+
+
 class Presence:
     """The current awareness states of a document and who owns each client id."""
 
@@ -45,8 +59,10 @@ class Presence:
         self._message: bytes | None = None
         # Each live state encoded once, for the greeting messages.
         self._encoded: dict[int, bytes] = {}
+        # The JSON text of each state as its owner last sent it (to spot renewals).
+        self._sent_json: dict[int, bytes] = {}
 
-    def accept(self, identity: Identity, entries: list[RawAwarenessEntry]) -> list[AwarenessEntry]:
+    def accept(self, identity: Identity, entries: list[RawAwarenessEntry]) -> Accepted:
         """Apply a peer's entries; return the ones accepted (stamped) to forward.
 
         A state is parsed only once its entry passed the ownership and clock
@@ -56,19 +72,37 @@ class Presence:
         Raises:
             ProtocolError: an entry that would be accepted has a malformed state.
         """
-        accepted = []
+        changes, renewals = [], []
         for raw in entries:
             if not self._may_write(identity, raw) or not self._is_newer(
                 raw.client_id, raw.clock, removes=raw.removes
             ):
+                continue
+            if self._renews(identity, raw):
+                renewed = AwarenessEntry(
+                    raw.client_id, raw.clock, self._states[raw.client_id].state
+                )
+                self._store(renewed)
+                renewals.append(renewed)
                 continue
             checked = _stamped(raw.parsed(), identity)
             if checked is None:
                 continue
             self._owners[raw.client_id] = identity.owner
             self._store(checked)
-            accepted.append(checked)
-        return accepted
+            if checked.state is not None:
+                self._sent_json[raw.client_id] = raw.state_json
+            changes.append(checked)
+        return Accepted(changes, renewals)
+
+    def _renews(self, identity: Identity, raw: RawAwarenessEntry) -> bool:
+        """The owner sent the very same state again (with a higher clock)."""
+        client_id = raw.client_id
+        return (
+            self._owners.get(client_id) == identity.owner
+            and client_id in self._states
+            and self._sent_json.get(client_id) == raw.state_json
+        )
 
     def adopt(self, owner: str, entry: AwarenessEntry) -> None:
         """Record an entry another node already checked, owned by that node."""
@@ -92,6 +126,7 @@ class Presence:
             del self._owners[client_id]
             self._message = None
             self._encoded.pop(client_id, None)
+            self._sent_json.pop(client_id, None)
             previous = self._states.pop(client_id, None)
             clock = previous.clock + 1 if previous else 1
             removed.append(AwarenessEntry(client_id, clock, None))
@@ -154,6 +189,7 @@ class Presence:
         self._message = None
         self._encoded.pop(entry.client_id, None)
         if entry.state is None:
+            self._sent_json.pop(entry.client_id, None)
             self._states.pop(entry.client_id, None)
         else:
             self._states[entry.client_id] = entry

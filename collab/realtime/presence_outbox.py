@@ -14,6 +14,14 @@ A change arriving after a quiet interval goes out at the end of the current
 turn of the event loop, so a lone cursor is not slowed down; only changes
 that follow each other closely wait, for at most the interval.
 
+Renewals (a client repeating its state with a higher clock, every 15 s in
+the stock client) are most of the presence traffic of an idle document, and
+each one reaching every peer comes back from every peer. They only need to
+arrive within the 30 s after which clients drop a state, so they wait up to
+``RENEWAL_WAIT_PER_PEER`` per peer of the document (bounded by
+``MAX_RENEWAL_WAIT``), or go along with the next change: the work renewals
+cost a document then stays about the same however many peers it has.
+
 A y-protocols awareness update is a list of (client id, clock, state)
 entries, so a merged message is an ordinary one: clients apply each entry as
 if it had come alone.
@@ -28,47 +36,88 @@ from collab.realtime.protocol import AwarenessEntry, encode_awareness
 
 # The shortest time between two presence messages of one document.
 PRESENCE_INTERVAL = 0.05
+# How long renewals may wait for company, per peer of the document, and at most.
+RENEWAL_WAIT_PER_PEER = 0.02
+MAX_RENEWAL_WAIT = 5.0
 
 
 class PresenceOutbox:
     """Collects accepted awareness entries and hands them on in batches.
 
     ``deliver`` gets the encoded awareness update of each batch, at most one
-    batch per ``interval`` seconds.
+    batch per ``interval`` seconds; ``peers`` says how many peers a batch
+    reaches (it sets how long renewals wait).
     """
 
-    __slots__ = ("_deliver", "_entries", "_interval", "_last_sent", "_sender")
+    __slots__ = (
+        "_changes",
+        "_deliver",
+        "_due",
+        "_interval",
+        "_last_sent",
+        "_peers",
+        "_renewals",
+        "_sending",
+        "_timer",
+    )
 
     def __init__(
-        self, deliver: Callable[[bytes], Awaitable[None]], interval: float = PRESENCE_INTERVAL
+        self,
+        deliver: Callable[[bytes], Awaitable[None]],
+        peers: Callable[[], int],
+        interval: float = PRESENCE_INTERVAL,
     ) -> None:
         self._deliver = deliver
+        self._peers = peers
         self._interval = interval
-        self._entries: dict[int, AwarenessEntry] = {}
-        self._sender: asyncio.Task[None] | None = None
+        self._changes: dict[int, AwarenessEntry] = {}
+        self._renewals: dict[int, AwarenessEntry] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
         self._last_sent = -interval
+        self._sending: set[asyncio.Task[None]] = set()
 
     def add(self, entries: list[AwarenessEntry]) -> None:
         """Send ``entries`` with the next batch (a newer entry replaces an older one)."""
-        if not entries:
-            return
         for entry in entries:
-            self._entries[entry.client_id] = entry
-        if self._sender is None:
-            wait = self._last_sent + self._interval - asyncio.get_running_loop().time()
-            self._sender = asyncio.create_task(self._send_after(max(0.0, wait)))
+            self._renewals.pop(entry.client_id, None)
+            self._changes[entry.client_id] = entry
+        if entries:
+            loop = asyncio.get_running_loop()
+            self._send_at(loop, max(loop.time(), self._last_sent + self._interval))
 
-    async def _send_after(self, wait: float) -> None:
-        try:
-            # Even without a wait, what else arrives in this turn goes along.
-            await asyncio.sleep(wait)
-        finally:
-            self._sender = None
+    def add_renewals(self, entries: list[AwarenessEntry]) -> None:
+        """Send ``entries`` with the next change, or after the renewal wait."""
+        for entry in entries:
+            if entry.client_id in self._changes:
+                self._changes[entry.client_id] = entry
+            else:
+                self._renewals[entry.client_id] = entry
+        if entries:
+            loop = asyncio.get_running_loop()
+            wait = min(MAX_RENEWAL_WAIT, RENEWAL_WAIT_PER_PEER * self._peers())
+            self._send_at(loop, max(loop.time() + wait, self._last_sent + self._interval))
+
+    def _send_at(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if self._timer is not None:
+            if self._due <= due:
+                return  # an earlier batch takes these along
+            self._timer.cancel()
+        self._due = due
+        # call_at with a time already past still waits for the next turn, so
+        # what else arrives in this turn goes along.
+        self._timer = loop.call_at(due, self._send)
+
+    def _send(self) -> None:
+        self._timer = None
         self._last_sent = asyncio.get_running_loop().time()
-        await self.flush()
+        task = asyncio.create_task(self.flush())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def flush(self) -> None:
         """Hand on what is waiting now (nothing when empty)."""
-        entries, self._entries = self._entries, {}
+        entries = [*self._changes.values(), *self._renewals.values()]
+        self._changes, self._renewals = {}, {}
         if entries:
-            await self._deliver(encode_awareness(list(entries.values())))
+            await self._deliver(encode_awareness(entries))

@@ -142,7 +142,7 @@ class Room:
         self.watermark = SeqWatermark(seq)
         self.peers: dict[str, Peer] = {}
         self.presence = Presence()
-        self._presence_outbox = PresenceOutbox(self._send_presence)
+        self._presence_outbox = PresenceOutbox(self._send_presence, lambda: len(self.peers))
         self.closed = False
         self._on_poisoned = on_poisoned
         self._on_advanced = on_advanced
@@ -307,7 +307,9 @@ class Room:
         # Echoed to the sender too: the stock client drops a link that has
         # been silent for 30 s, and its own 15-second awareness renewal
         # coming back is what keeps a lone client's link alive.
-        self._presence_outbox.add(self.presence.accept(identity, read_awareness(payload)))
+        accepted = self.presence.accept(identity, read_awareness(payload))
+        self._presence_outbox.add(accepted.changes)
+        self._presence_outbox.add_renewals(accepted.renewals)
 
     async def _send_presence(self, payload: bytes) -> None:
         """Send a batch of accepted presence changes to every peer and to the other nodes."""

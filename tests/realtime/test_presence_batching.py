@@ -13,10 +13,12 @@ import os
 
 import pytest
 
+from collab.realtime.presence import Identity, Presence
 from collab.realtime.presence_outbox import PresenceOutbox
 from collab.realtime.protocol import (
     AwarenessEntry,
     AwarenessMessage,
+    RawAwarenessEntry,
     decode_awareness,
     decode_message,
 )
@@ -61,24 +63,60 @@ async def test_presence_announced_at_once_reaches_everyone_in_few_frames(
     assert max(len(entries) for f in frames for entries in f) > 1  # merged, not one each
 
 
+async def _turns(count: int = 5) -> None:
+    """Let the event loop run a few turns (timers already due included)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
 async def test_a_batch_keeps_the_newest_entry_of_each_client() -> None:
     batches: list[list[AwarenessEntry]] = []
 
     async def deliver(payload: bytes) -> None:
         batches.append(decode_awareness(payload))
 
-    outbox = PresenceOutbox(deliver, interval=3600.0)
+    outbox = PresenceOutbox(deliver, lambda: 2, interval=3600.0)
     outbox.add([AwarenessEntry(1, 1, {"cursor": 1}), AwarenessEntry(2, 1, {"cursor": 5})])
     outbox.add([AwarenessEntry(1, 2, {"cursor": 2})])
     outbox.add([AwarenessEntry(2, 2, None)])
-    await asyncio.sleep(0)  # the first batch leaves at the end of this turn
-    await asyncio.sleep(0)
+    await _turns()  # the first batch leaves once this turn is over
     assert batches == [[AwarenessEntry(1, 2, {"cursor": 2}), AwarenessEntry(2, 2, None)]]
     outbox.add([AwarenessEntry(1, 3, {"cursor": 3})])
-    await asyncio.sleep(0)
+    await _turns()
     assert len(batches) == 1  # the next one waits for the interval
     await outbox.flush()
     assert batches[1] == [AwarenessEntry(1, 3, {"cursor": 3})]
+
+
+async def test_renewals_wait_and_go_along_with_the_next_change() -> None:
+    batches: list[list[AwarenessEntry]] = []
+
+    async def deliver(payload: bytes) -> None:
+        batches.append(decode_awareness(payload))
+
+    outbox = PresenceOutbox(deliver, lambda: 1000)  # a large document: renewals wait long
+    outbox.add_renewals([AwarenessEntry(1, 2, {"cursor": 1})])
+    await _turns()
+    assert batches == []
+    outbox.add([AwarenessEntry(2, 1, {"cursor": 2})])
+    await _turns()
+    assert batches == [[AwarenessEntry(2, 1, {"cursor": 2}), AwarenessEntry(1, 2, {"cursor": 1})]]
+
+
+def test_the_same_state_again_is_a_renewal() -> None:
+    presence = Presence()
+    ann = Identity("peer-1", "user-1", "Ann")
+    first = presence.accept(ann, [RawAwarenessEntry(1, 1, b'{"cursor":1}')])
+    assert len(first.changes) == 1 and first.renewals == []
+    stamped = first.changes[0].state
+    again = presence.accept(ann, [RawAwarenessEntry(1, 2, b'{"cursor":1}')])
+    assert again.changes == [] and again.renewals == [AwarenessEntry(1, 2, stamped)]
+    moved = presence.accept(ann, [RawAwarenessEntry(1, 3, b'{"cursor":2}')])
+    assert len(moved.changes) == 1 and moved.renewals == []
+    # Someone else's copy of it is neither.
+    bob = Identity("peer-2", "user-2", "Bob")
+    copy = presence.accept(bob, [RawAwarenessEntry(1, 4, b'{"cursor":2}')])
+    assert copy.changes == [] and copy.renewals == []
 
 
 @pytest.mark.node
