@@ -34,8 +34,12 @@ from collections.abc import Awaitable, Callable
 
 from collab.realtime.protocol import AwarenessEntry, encode_awareness
 
-# The shortest time between two presence messages of one document.
+# The shortest time between two presence messages of one document, and how
+# much longer it gets per peer (each message is a frame to every peer, and
+# comes back from every peer), up to a bound.
 PRESENCE_INTERVAL = 0.05
+INTERVAL_PER_PEER = 0.001
+MAX_INTERVAL = 0.25
 # How long renewals may wait for company, per peer of the document, and at most.
 RENEWAL_WAIT_PER_PEER = 0.02
 MAX_RENEWAL_WAIT = 5.0
@@ -84,7 +88,7 @@ class PresenceOutbox:
             self._changes[entry.client_id] = entry
         if entries:
             loop = asyncio.get_running_loop()
-            self._send_at(loop, max(loop.time(), self._last_sent + self._interval))
+            self._send_at(loop, max(loop.time(), self._last_sent + self._spacing()))
 
     def add_renewals(self, entries: list[AwarenessEntry]) -> None:
         """Send ``entries`` with the next change, or after the renewal wait."""
@@ -96,7 +100,11 @@ class PresenceOutbox:
         if entries:
             loop = asyncio.get_running_loop()
             wait = min(MAX_RENEWAL_WAIT, RENEWAL_WAIT_PER_PEER * self._peers())
-            self._send_at(loop, max(loop.time() + wait, self._last_sent + self._interval))
+            self._send_at(loop, max(loop.time() + wait, self._last_sent + self._spacing()))
+
+    def _spacing(self) -> float:
+        """The time between two batches, longer in a larger document."""
+        return max(self._interval, min(MAX_INTERVAL, INTERVAL_PER_PEER * self._peers()))
 
     def _send_at(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         if self._timer is not None:
