@@ -122,9 +122,10 @@ async def test_client_that_stops_reading_is_disconnected(
         assert room is not None
         peer = next(p for p in room.peers.values() if p.user.id == seeded.users["viewer"].id)
         await peer.stop()  # the socket stops draining, as if the client stopped reading
-        # 40 updates of 256 KiB overflow its 8 MiB queue, however they are grouped.
-        for _ in range(40):
-            writer.text += "x" * 256 * 1024
+        # 10 updates of 1 MiB overflow its 8 MiB queue, however they are grouped (and
+        # fewer than 16 events in a commit go out one message each, not to their author).
+        for _ in range(10):
+            writer.text += "x" * 1024 * 1024
             await asyncio.sleep(0)
         assert await stalled.wait_closed(within=10) == 1013
 
