@@ -84,8 +84,9 @@ class PresenceOutbox:
     def add(self, entries: list[AwarenessEntry]) -> None:
         """Send ``entries`` with the next batch (a newer entry replaces an older one)."""
         for entry in entries:
-            self._renewals.pop(entry.client_id, None)
-            self._changes[entry.client_id] = entry
+            if _supersedes(entry, self._changes.get(entry.client_id)):
+                self._renewals.pop(entry.client_id, None)
+                self._changes[entry.client_id] = entry
         if entries:
             loop = asyncio.get_running_loop()
             self._send_at(loop, max(loop.time(), self._last_sent + self._spacing()))
@@ -93,10 +94,9 @@ class PresenceOutbox:
     def add_renewals(self, entries: list[AwarenessEntry]) -> None:
         """Send ``entries`` with the next change, or after the renewal wait."""
         for entry in entries:
-            if entry.client_id in self._changes:
-                self._changes[entry.client_id] = entry
-            else:
-                self._renewals[entry.client_id] = entry
+            pending = self._changes if entry.client_id in self._changes else self._renewals
+            if _supersedes(entry, pending.get(entry.client_id)):
+                pending[entry.client_id] = entry
         if entries:
             loop = asyncio.get_running_loop()
             wait = min(MAX_RENEWAL_WAIT, RENEWAL_WAIT_PER_PEER * self._peers())
@@ -129,3 +129,16 @@ class PresenceOutbox:
         self._changes, self._renewals = {}, {}
         if entries:
             await self._deliver(encode_awareness(entries))
+
+
+def _supersedes(entry: AwarenessEntry, pending: AwarenessEntry | None) -> bool:
+    """Whether ``entry`` replaces ``pending`` for clients (y-protocols' rule).
+
+    Accepted entries normally come in clock order, but a removal's clock is
+    one past the state it removes, and a copy of that older state arriving
+    just after the removal may be accepted as a new client: letting it
+    replace the waiting removal would leave the departed cursor on screen.
+    """
+    if pending is None:
+        return True
+    return entry.clock > pending.clock or (entry.clock == pending.clock and entry.state is None)

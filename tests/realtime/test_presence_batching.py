@@ -103,6 +103,21 @@ async def test_renewals_wait_and_go_along_with_the_next_change() -> None:
     assert batches == [[AwarenessEntry(2, 1, {"cursor": 2}), AwarenessEntry(1, 2, {"cursor": 1})]]
 
 
+async def test_a_waiting_removal_is_not_replaced_by_an_older_state() -> None:
+    """A late copy of a departed client's state must not cancel its removal."""
+    batches: list[list[AwarenessEntry]] = []
+
+    async def deliver(payload: bytes) -> None:
+        batches.append(decode_awareness(payload))
+
+    outbox = PresenceOutbox(deliver, lambda: 2)
+    outbox.add([AwarenessEntry(7, 5, None)])
+    outbox.add([AwarenessEntry(7, 4, {"cursor": 1})])
+    outbox.add_renewals([AwarenessEntry(7, 4, {"cursor": 1})])
+    await _turns()
+    assert batches == [[AwarenessEntry(7, 5, None)]]
+
+
 def test_the_same_state_again_is_a_renewal() -> None:
     presence = Presence()
     ann = Identity("peer-1", "user-1", "Ann")
