@@ -19,6 +19,7 @@ upgrade, so that it can close with 4401) are listed in :data:`PUBLIC_PATHS`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from aiohttp import hdrs, web
@@ -64,10 +65,20 @@ def is_public(request: web.Request) -> bool:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Put the authenticated caller on the request, or answer 401."""
-    if not is_public(request):
-        request[CURRENT_USER] = await authenticate(request)
+def auth_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Put the authenticated caller on the request, or answer 401.
+
+    A public route gets the next handler's awaitable rather than a wait for
+    it: a waiting middleware stays in memory as long as its request, a
+    WebSocket's included.
+    """
+    if is_public(request):
+        return handler(request)
+    return _authenticated(request, handler)
+
+
+async def _authenticated(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[CURRENT_USER] = await authenticate(request)
     return await handler(request)
 
 

@@ -10,7 +10,7 @@ believed from anyone else: a client could write any address into it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -47,11 +47,15 @@ def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
 
 
 @web.middleware
-async def forwarded_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Replace ``request.remote`` with the client's address behind trusted proxies."""
+def forwarded_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Replace ``request.remote`` with the client's address behind trusted proxies.
+
+    Returns the next handler's awaitable rather than awaiting it: a waiting
+    middleware stays in memory as long as its request, a WebSocket's included.
+    """
     trusted = request.app[SETTINGS].trusted_proxies
     if trusted:
         remote = client_address(request.remote, request.headers.get("X-Forwarded-For", ""), trusted)
         if remote is not None and remote != request.remote:
             request = request.clone(remote=remote)
-    return await handler(request)
+    return handler(request)

@@ -13,6 +13,8 @@ own pages with credentials; nothing else gets CORS headers.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
@@ -72,19 +74,29 @@ ORIGIN_POLICY = web.AppKey("webcore.origin_policy", OriginPolicy)
 
 
 @web.middleware
-async def cors_preflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer CORS preflights from listed origins on ``/api/`` (before authentication)."""
+def cors_preflight_middleware(
+    request: web.Request, handler: Handler
+) -> Awaitable[web.StreamResponse]:
+    """Answer CORS preflights from listed origins on ``/api/`` (before authentication).
+
+    Returns the next handler's awaitable rather than awaiting it: a waiting
+    middleware stays in memory as long as its request, a WebSocket's included.
+    """
     if (
         request.method == "OPTIONS"
         and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
         and _cors_origin(request) is not None
     ):
-        response = web.Response(status=204)
-        response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = _ALLOWED_METHODS
-        response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = _ALLOWED_HEADERS
-        response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = _PREFLIGHT_MAX_AGE
-        return response
-    return await handler(request)
+        return _preflight_answer()
+    return handler(request)
+
+
+async def _preflight_answer() -> web.StreamResponse:
+    response = web.Response(status=204)
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = _ALLOWED_METHODS
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = _ALLOWED_HEADERS
+    response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = _PREFLIGHT_MAX_AGE
+    return response
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:

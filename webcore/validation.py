@@ -9,6 +9,7 @@ that is not JSON is 400, a body over the limit 413, invalid fields 422 with
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import marshmallow
@@ -77,8 +78,19 @@ def load(schema: marshmallow.Schema, data: Any) -> dict[str, Any]:
 
 
 @web.middleware
-async def validation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Validate the body and query of routes that declare schemas."""
+def validation_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Validate the body and query of routes that declare schemas.
+
+    A route without schemas gets the next handler's awaitable rather than a
+    wait for it: a waiting middleware stays in memory as long as its
+    request, a WebSocket's included.
+    """
+    if not getattr(request.match_info.handler, _SCHEMAS_ATTR, ()):
+        return handler(request)
+    return _validated(request, handler)
+
+
+async def _validated(request: web.Request, handler: Handler) -> web.StreamResponse:
     for declared in getattr(request.match_info.handler, _SCHEMAS_ATTR, ()):
         if declared.location == "json":
             empty_ok = getattr(request.match_info.handler, _OPTIONAL_ATTR, False)

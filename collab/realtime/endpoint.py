@@ -23,8 +23,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from auth.access import DocumentAccess, document_access
 from auth.cookies import session_cookie
@@ -34,11 +35,12 @@ from auth.models import User
 from collab.keys import SETTINGS
 from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
+from collab.realtime.budgets import TokenBucket
 from collab.realtime.keys import KEEPALIVE, ROOMS, USER_BUCKETS, WEBSOCKETS
 from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
-from collab.realtime.rooms import TooManyPeersError
+from collab.realtime.rooms import RoomManager, TooManyPeersError
 from collab.realtime.write_guard import AccessRevokedError
 from eventstore import EventStoreError
 from eventstore.events import is_valid_source
@@ -81,7 +83,11 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     sockets.add(ws)
     WS_CONNECTIONS.inc()
     try:
-        await _serve(request, ws)
+        admitted = await _admit(request)
+        if isinstance(admitted, _Refused):
+            await ws.close(code=admitted.code, message=admitted.reason)
+        else:
+            await _serve(request, ws, admitted)
     finally:
         sockets.discard(ws)
         WS_CONNECTIONS.dec()
@@ -133,7 +139,7 @@ async def _admit(request: web.Request) -> _Admitted | _Refused:
             user = await _authenticate(request)
             if user is None:
                 return _Refused(close_codes.UNAUTHORIZED, b"missing, invalid or expired token")
-            source = request.query.get("source")
+            source = _query_parameter(request, "source")
             if source is not None and not is_valid_source(source):
                 return _Refused(close_codes.MALFORMED, b"source must be 1-64 of [a-z0-9:._-]")
             doc_id = request.match_info["doc_id"]
@@ -148,15 +154,37 @@ async def _admit(request: web.Request) -> _Admitted | _Refused:
     return _Admitted(user, access, source)
 
 
-async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
-    admitted = await _admit(request)
-    if isinstance(admitted, _Refused):
-        await ws.close(code=admitted.code, message=admitted.reason)
-        return
-    user, access, source = admitted.user, admitted.access, admitted.source
-    doc_id = request.match_info["doc_id"]
+async def _serve(request: web.Request, ws: web.WebSocketResponse, admitted: _Admitted) -> None:
+    """Join the room and pump the socket's frames into it until either side closes.
+
+    One coroutine from join to leave: every coroutine still waiting while an
+    idle socket is open costs its frame for the life of the connection.
+    """
+    app = request.app
+    buckets = app[USER_BUCKETS]
+    peer = _new_peer(request, ws, admitted, buckets.acquire(admitted.user.id))
+    keepalive = app[KEEPALIVE]
+    keepalive.watch(peer)
+    manager = app[ROOMS]
+    try:
+        room = await _join(manager, request.match_info["doc_id"], admitted.access.project_id, peer)
+        if room is not None:
+            if admitted.source is not None:
+                room.declare_source(peer, admitted.source)
+            try:
+                await _pump(ws, room, peer, app[SETTINGS].max_message_bytes)
+            finally:
+                await manager.leave(room, peer)
+    finally:
+        keepalive.forget(peer)
+        await peer.stop()
+        buckets.release(admitted.user.id)
+
+
+def _new_peer(
+    request: web.Request, ws: web.WebSocketResponse, admitted: _Admitted, bucket: TokenBucket
+) -> Peer:
     settings = request.app[SETTINGS]
-    buckets = request.app[USER_BUCKETS]
     limits = PeerLimits(
         rate=settings.updates_per_second,
         burst=settings.update_burst,
@@ -164,42 +192,26 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
     )
     peer = Peer(
         ws,
-        user,
-        access.role,
+        admitted.user,
+        admitted.access.role,
         limits,
-        user_bucket=buckets.acquire(user.id),
+        user_bucket=bucket,
         transport=request.transport,
     )
     peer.start()
-    keepalive = request.app[KEEPALIVE]
-    keepalive.watch(peer)
-    try:
-        await _join_and_pump(request, peer, doc_id, access.project_id, source)
-    finally:
-        keepalive.forget(peer)
-        await peer.stop()
-        buckets.release(user.id)
+    return peer
 
 
-async def _join_and_pump(
-    request: web.Request, peer: Peer, doc_id: str, project_id: str, source: str | None
-) -> None:
-    manager = request.app[ROOMS]
+async def _join(manager: RoomManager, doc_id: str, project_id: str, peer: Peer) -> Room | None:
+    """The document's room with ``peer`` in it, or None once the peer was told why not."""
     try:
-        room = await manager.join(doc_id, project_id, peer)
+        return await manager.join(doc_id, project_id, peer)
     except TooManyPeersError as exc:
         await peer.close(close_codes.TRY_AGAIN_LATER, str(exc))
-        return
     except EventStoreError as exc:
         logger.warning("cannot open %s: %s", doc_id, exc)
         await peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
-        return
-    if source is not None:
-        room.declare_source(peer, source)
-    try:
-        await _pump(peer.ws, room, peer, request.app[SETTINGS].max_message_bytes)
-    finally:
-        await manager.leave(room, peer)
+    return None
 
 
 async def _authenticate(request: web.Request) -> User | None:
@@ -212,7 +224,7 @@ async def _authenticate(request: web.Request) -> User | None:
     Raises:
         OriginRefusedError: the cookie came from a foreign page (close 4403).
     """
-    token = request.query.get("token", "")
+    token = _query_parameter(request, "token") or ""
     if not token:
         cookie = session_cookie(request)
         if cookie is None:
@@ -223,25 +235,49 @@ async def _authenticate(request: web.Request) -> User | None:
     return await user_of_token(request, token)
 
 
+def _query_parameter(request: web.Request, name: str) -> str | None:
+    """The first ``name`` of the query string, read without ``request.query``.
+
+    ``request.query`` caches a parsed copy of the query (the access token
+    included) on the request's URL, which stays alive as long as the socket.
+    """
+    for key, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+        if key == name:
+            return value
+    return None
+
+
 async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:
-    loop = asyncio.get_running_loop()
     while True:
         peer.reading = True
-        frame = await ws.receive()
-        peer.reading = False
-        peer.heard(loop.time())
-        if frame.type is WSMsgType.BINARY:
-            verdict = await _handle(room, peer, frame.data, max_bytes)
-            if verdict is not None:
-                await peer.close(*verdict)
-                return
-        elif frame.type is WSMsgType.PING:
-            await ws.pong(frame.data)
-        elif frame.type in _CLOSED:
+        if not await _on_frame(ws, room, peer, max_bytes, await ws.receive()):
             return
-        elif frame.type is not WSMsgType.PONG:
-            await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
-            return
+
+
+async def _on_frame(
+    ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int, frame: WSMessage
+) -> bool:
+    """Handle one frame; False once the connection is over.
+
+    The frame is a local of this call only: held by the pump, the last
+    message (often a client's copy of a whole presence update) would stay in
+    memory for as long as the connection then stays idle.
+    """
+    peer.reading = False
+    peer.heard(asyncio.get_running_loop().time())
+    if frame.type is WSMsgType.BINARY:
+        verdict = await _handle(room, peer, frame.data, max_bytes)
+        if verdict is not None:
+            await peer.close(*verdict)
+            return False
+    elif frame.type is WSMsgType.PING:
+        await ws.pong(frame.data)
+    elif frame.type in _CLOSED:
+        return False
+    elif frame.type is not WSMsgType.PONG:
+        await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
+        return False
+    return True
 
 
 async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[int, str] | None:

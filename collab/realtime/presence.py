@@ -13,7 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from collab.realtime.protocol import AwarenessEntry, awareness_message, encode_awareness
+from collab.realtime.protocol import (
+    AwarenessEntry,
+    RawAwarenessEntry,
+    awareness_message,
+    encode_awareness_entry,
+    join_awareness,
+)
 
 MAX_CLIENT_IDS_PER_PEER = 4
 # Owners of entries relayed from other nodes are named "node:<node id>".
@@ -30,6 +36,20 @@ class Identity:
     user_name: str
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What ``Presence.accept`` took from a peer, stamped, to forward.
+
+    ``renewals`` repeat a client's state with a higher clock and nothing
+    else: the stock client sends one every 15 s, and the others drop a state
+    not renewed for 30 s, so a renewal may wait a few seconds for others to
+    go out with it; ``changes`` are new or different states, or removals.
+    """
+
+    changes: list[AwarenessEntry]
+    renewals: list[AwarenessEntry]
+
+
 class Presence:
     """The current awareness states of a document and who owns each client id."""
 
@@ -37,24 +57,58 @@ class Presence:
         self._states: dict[int, AwarenessEntry] = {}
         self._owners: dict[int, str] = {}
         self._message: bytes | None = None
+        # Each live state encoded once, for the greeting messages.
+        self._encoded: dict[int, bytes] = {}
+        # The JSON text of each state as its owner last sent it (to spot renewals).
+        self._sent_json: dict[int, bytes] = {}
 
-    def accept(self, identity: Identity, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
-        """Apply a peer's entries; return the ones accepted (stamped) to forward."""
-        accepted = []
-        for entry in entries:
-            if not self._may_write(identity, entry.client_id):
+    def accept(self, identity: Identity, entries: list[RawAwarenessEntry]) -> Accepted:
+        """Apply a peer's entries; return the ones accepted (stamped) to forward.
+
+        A state is parsed only once its entry passed the ownership and clock
+        checks: stock clients send back every change they receive, so most
+        entries are stale copies of other clients' states.
+
+        Raises:
+            ProtocolError: an entry that would be accepted has a malformed state.
+        """
+        changes, renewals = [], []
+        for raw in entries:
+            if not self._may_write(identity, raw) or not self._is_newer(
+                raw.client_id, raw.clock, removes=raw.removes
+            ):
                 continue
-            checked = _stamped(entry, identity)
-            if checked is None or not self._is_newer(checked):
+            if self._renews(identity, raw):
+                renewed = AwarenessEntry(
+                    raw.client_id, raw.clock, self._states[raw.client_id].state
+                )
+                self._store(renewed)
+                renewals.append(renewed)
                 continue
-            self._owners[entry.client_id] = identity.owner
+            checked = _stamped(raw.parsed(), identity)
+            if checked is None:
+                continue
+            self._owners[raw.client_id] = identity.owner
             self._store(checked)
-            accepted.append(checked)
-        return accepted
+            if checked.state is not None:
+                self._sent_json[raw.client_id] = raw.state_json
+            changes.append(checked)
+        return Accepted(changes, renewals)
+
+    def _renews(self, identity: Identity, raw: RawAwarenessEntry) -> bool:
+        """The owner sent the very same state again (with a higher clock)."""
+        client_id = raw.client_id
+        return (
+            self._owners.get(client_id) == identity.owner
+            and client_id in self._states
+            and self._sent_json.get(client_id) == raw.state_json
+        )
 
     def adopt(self, owner: str, entry: AwarenessEntry) -> None:
         """Record an entry another node already checked, owned by that node."""
-        if self._owners.get(entry.client_id, owner) != owner or not self._is_newer(entry):
+        if self._owners.get(entry.client_id, owner) != owner or not self._is_newer(
+            entry.client_id, entry.clock, removes=entry.state is None
+        ):
             return
         self._owners[entry.client_id] = owner
         self._store(entry)
@@ -71,6 +125,8 @@ class Presence:
         for client_id in self.client_ids_of(owner):
             del self._owners[client_id]
             self._message = None
+            self._encoded.pop(client_id, None)
+            self._sent_json.pop(client_id, None)
             previous = self._states.pop(client_id, None)
             clock = previous.clock + 1 if previous else 1
             removed.append(AwarenessEntry(client_id, clock, None))
@@ -87,40 +143,53 @@ class Presence:
     def current_message(self) -> bytes | None:
         """Every live state as one awareness message (None when nobody is present).
 
-        Encoded once per change, not once per joining peer: in a reconnect
-        storm every newcomer is sent the states of everyone already there.
+        Encoded once per change, not once per joining peer, and each state
+        once while it lasts: in a reconnect storm every newcomer is sent the
+        states of everyone already there, and each newcomer changes them.
         """
         if self._message is None:
-            present = self.current()
-            self._message = awareness_message(encode_awareness(present)) if present else b""
+            encoded = [self._encoded_entry(entry) for entry in self.current()]
+            self._message = awareness_message(join_awareness(encoded)) if encoded else b""
         return self._message or None
 
-    def _may_write(self, identity: Identity, client_id: int) -> bool:
-        current = self._owners.get(client_id)
+    def _encoded_entry(self, entry: AwarenessEntry) -> bytes:
+        encoded = self._encoded.get(entry.client_id)
+        if encoded is None:
+            encoded = self._encoded[entry.client_id] = encode_awareness_entry(entry)
+        return encoded
+
+    def _may_write(self, identity: Identity, entry: RawAwarenessEntry) -> bool:
+        current = self._owners.get(entry.client_id)
         if current is None:
-            return len(self.client_ids_of(identity.owner)) < MAX_CLIENT_IDS_PER_PEER
+            # Removing a client nobody owns is a copy of a removal already
+            # made: taking ownership of it would count towards the peer's cap.
+            return not entry.removes and (
+                len(self.client_ids_of(identity.owner)) < MAX_CLIENT_IDS_PER_PEER
+            )
         if current == identity.owner:
             return True
         # A client whose node died reconnects here with the same client id:
         # the same user may take it over from the remote owner.
-        return current.startswith(REMOTE_PREFIX) and self._user_of(client_id) == identity.user_id
+        return (
+            current.startswith(REMOTE_PREFIX) and self._user_of(entry.client_id) == identity.user_id
+        )
 
     def _user_of(self, client_id: int) -> str | None:
         entry = self._states.get(client_id)
         user = entry.state.get("user") if entry and entry.state else None
         return user.get("id") if isinstance(user, dict) else None
 
-    def _is_newer(self, entry: AwarenessEntry) -> bool:
-        previous = self._states.get(entry.client_id)
+    def _is_newer(self, client_id: int, clock: int, *, removes: bool) -> bool:
+        previous = self._states.get(client_id)
         if previous is None:
             return True
-        return entry.clock > previous.clock or (
-            entry.clock == previous.clock and entry.state is None
-        )
+        return clock > previous.clock or (clock == previous.clock and removes)
 
     def _store(self, entry: AwarenessEntry) -> None:
         self._message = None
+        self._encoded.pop(entry.client_id, None)
         if entry.state is None:
+            self._sent_json.pop(entry.client_id, None)
             self._states.pop(entry.client_id, None)
         else:
             self._states[entry.client_id] = entry

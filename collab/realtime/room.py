@@ -27,8 +27,8 @@ from collab.metrics import COMMIT_SECONDS, EVENTS_APPENDED
 from collab.realtime import close_codes
 from collab.realtime.peer import Outgoing, Peer
 from collab.realtime.presence import REMOTE_PREFIX, Identity, Presence
+from collab.realtime.presence_outbox import PresenceOutbox
 from collab.realtime.protocol import (
-    AwarenessEntry,
     AwarenessMessage,
     Message,
     ProtocolError,
@@ -38,6 +38,7 @@ from collab.realtime.protocol import (
     awareness_message,
     decode_awareness,
     encode_awareness,
+    read_awareness,
     sync_message,
 )
 from collab.realtime.relay import PresenceChanged, Relay, UpdateCommitted
@@ -141,6 +142,7 @@ class Room:
         self.watermark = SeqWatermark(seq)
         self.peers: dict[str, Peer] = {}
         self.presence = Presence()
+        self._presence_outbox = PresenceOutbox(self._send_presence, lambda: len(self.peers))
         self.closed = False
         self._on_poisoned = on_poisoned
         self._on_advanced = on_advanced
@@ -215,9 +217,7 @@ class Room:
         """Forget a peer and tell everyone its cursors are gone."""
         self.peers.pop(peer.id, None)
         self._sources.pop(peer.id, None)
-        removed = self.presence.remove_owner(peer.id)
-        if removed:
-            await self._share_presence(removed, exclude=None)
+        self._presence_outbox.add(self.presence.remove_owner(peer.id))
 
     # -- messages from peers -------------------------------------------------
 
@@ -239,9 +239,9 @@ class Room:
                 self._accept_update(peer, message.payload)
             # A viewer's updates are dropped: never applied, stored or relayed.
         elif isinstance(message, AwarenessMessage):
-            await self._accept_presence(peer, message.payload)
+            self._accept_presence(peer, message.payload)
         elif isinstance(message, QueryAwarenessMessage):
-            peer.send(awareness_message(encode_awareness(self.presence.current())))
+            peer.send(self.presence.current_message() or awareness_message(encode_awareness([])))
 
     async def _may_write(self, peer: Peer) -> bool:
         if self._write_guard is not None and peer.can_write:
@@ -302,18 +302,18 @@ class Room:
         if effective:
             self._start_committer()
 
-    async def _accept_presence(self, peer: Peer, payload: bytes) -> None:
+    def _accept_presence(self, peer: Peer, payload: bytes) -> None:
         identity = Identity(peer.id, peer.user.id, peer.user.display_name)
-        accepted = self.presence.accept(identity, decode_awareness(payload))
-        if accepted:
-            # Echoed to the sender too: the stock client drops a link that has
-            # been silent for 30 s, and its own 15-second awareness renewal
-            # coming back is what keeps a lone client's link alive.
-            await self._share_presence(accepted, exclude=None)
+        # Echoed to the sender too: the stock client drops a link that has
+        # been silent for 30 s, and its own 15-second awareness renewal
+        # coming back is what keeps a lone client's link alive.
+        accepted = self.presence.accept(identity, read_awareness(payload))
+        self._presence_outbox.add(accepted.changes)
+        self._presence_outbox.add_renewals(accepted.renewals)
 
-    async def _share_presence(self, entries: list[AwarenessEntry], exclude: Peer | None) -> None:
-        payload = encode_awareness(entries)
-        self.broadcast(awareness_message(payload), exclude=exclude)
+    async def _send_presence(self, payload: bytes) -> None:
+        """Send a batch of accepted presence changes to every peer and to the other nodes."""
+        self.broadcast(awareness_message(payload))
         await self._relay.publish(PresenceChanged(self._config.node_id, self.doc_id, payload))
 
     def broadcast(self, message: bytes, *, exclude: Peer | None = None) -> None:

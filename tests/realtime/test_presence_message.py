@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collab.realtime.presence import Identity, Presence
 from collab.realtime.protocol import (
-    AwarenessEntry,
     AwarenessMessage,
+    RawAwarenessEntry,
     decode_awareness,
     decode_message,
 )
@@ -15,10 +15,10 @@ def test_current_message_is_cached_until_presence_changes() -> None:
     presence = Presence()
     assert presence.current_message() is None
     identity = Identity("peer-1", "user-1", "Ann")
-    presence.accept(identity, [AwarenessEntry(1, 1, {"cursor": 1})])
+    presence.accept(identity, [RawAwarenessEntry(1, 1, b'{"cursor":1}')])
     first = presence.current_message()
     assert first is not None and presence.current_message() is first
-    presence.accept(identity, [AwarenessEntry(1, 2, {"cursor": 2})])
+    presence.accept(identity, [RawAwarenessEntry(1, 2, b'{"cursor":2}')])
     second = presence.current_message()
     assert second is not None and second != first
     message = decode_message(second)
