@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from bench.capacity import SCENARIOS, Row
 from bench.common import fmt, markdown_table
+from eventstore.retention import AGE_PER_GAP, BASE_GAP, KEEP_NEWEST, most_kept
 
 COLLAB = "collab"
 STOCK = "y-websocket-server"
@@ -175,11 +176,23 @@ def _log_rows(rows: Sequence[Row]) -> list[TargetRow]:
                 _verdict(size <= BYTES_PER_EVENT),
             ]
         )
+    for row in _figures(rows, "capacity_log", "snapshots"):
+        kept, events = _number(row, "kept"), _number(row, "events")
+        bound = math.nan if math.isnan(events) else most_kept(int(events))
+        result.append(
+            [
+                f"snapshots kept{_events(row)}",
+                f"{fmt(kept, 0)} ({fmt(_number(row, 'total_over_state'))} times the state)",
+                "-",
+                f"≤ {KEEP_NEWEST + 1} + {AGE_PER_GAP}·log2(events / {BASE_GAP:,}) = {fmt(bound)}",
+                _verdict(kept <= bound),
+            ]
+        )
     for row in _figures(rows, "capacity_log", "time_travel"):
         worst = _number(row, "max_ms")
         result.append(
             [
-                f"time travel, rebuild at a random seq{_events(row)}",
+                f"time travel, random seqs, head, longest replays{_events(row)}",
                 f"p50 {fmt(_number(row, 'p50_ms'))} ms, max {fmt(worst)} ms",
                 "-",
                 f"max ≤ {TIME_TRAVEL_MAX_MS:g} ms",

@@ -34,6 +34,7 @@ near the head, where loading the 0.9 MB newest state costs most.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 KEEP_NEWEST = 4
@@ -49,6 +50,16 @@ BASE_GAP = 4096
 # of the history. Six (with BASE_GAP 2,048) kept 15% fewer snapshot bytes,
 # but replayed up to 33,000 events for some time travels (53 ms).
 AGE_PER_GAP = 8
+
+
+def most_kept(history: int) -> float:
+    """At most this many snapshots are kept for ``history`` events: logarithmic.
+
+    The newest few and the oldest, plus AGE_PER_GAP per doubling of the history
+    beyond the narrowest bucket (``tests/eventstore/test_retention.py`` checks it
+    up to 10 million events).
+    """
+    return KEEP_NEWEST + 1 + AGE_PER_GAP * math.log2(max(history, BASE_GAP) / BASE_GAP)
 
 
 def gap_for_age(age: int) -> int:

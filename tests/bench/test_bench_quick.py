@@ -43,6 +43,7 @@ CAPACITY_TARGETS = (
     "keep-alive",
     "idle rooms",  # two: CPU and queries
     "log bytes per event",
+    "snapshots kept",
     "time travel",
     "`collab replay --verify`",
 )

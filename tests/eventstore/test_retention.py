@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from eventstore.retention import (
     BASE_GAP,
     KEEP_NEWEST,
     gap_for_age,
+    most_kept,
     snapshots_to_drop,
 )
 from eventstore.verify import verify_log
@@ -35,15 +35,6 @@ def simulate(events: int, every: int) -> list[list[int]]:
         kept = [s for s in kept if s not in drop]
         history.append(list(kept))
     return history
-
-
-def count_bound(history: int) -> float:
-    """At most this many snapshots are kept for ``history`` events: logarithmic.
-
-    The newest few and the oldest, plus AGE_PER_GAP per doubling of the history
-    beyond the narrowest bucket.
-    """
-    return KEEP_NEWEST + 1 + AGE_PER_GAP * math.log2(max(history, BASE_GAP) / BASE_GAP)
 
 
 def test_gap_grows_in_proportion_to_age_without_a_cap() -> None:
@@ -75,7 +66,7 @@ def test_the_count_grows_with_the_logarithm_of_the_history_up_to_10m_events() ->
         # A dropped snapshot always has a newer one kept, and the newest stays.
         assert seq not in dropped
         kept = [s for s in kept if s not in set(dropped)]
-        assert len(kept) <= count_bound(seq), (seq, len(kept))
+        assert len(kept) <= most_kept(seq), (seq, len(kept))
     assert len(kept) <= 80  # of 20,000 saved; over 600 if the spacing stopped at 8,192
 
 
@@ -83,7 +74,7 @@ def test_the_count_grows_with_the_logarithm_of_the_history_up_to_10m_events() ->
 def test_kept_snapshots_are_close_enough_for_their_age(every: int) -> None:
     history = simulate(260_000, every)
     final = history[-1]
-    assert len(final) <= count_bound(260_000) + 1
+    assert len(final) <= most_kept(260_000) + 1
     assert final[0] == every  # the oldest is never dropped
     assert final[-1] == 260_000 // every * every  # nor the newest
     newest = final[-1]
