@@ -25,6 +25,9 @@ MAX_CLIENT_IDS_PER_PEER = 4
 # Owners of entries relayed from other nodes are named "node:<node id>".
 REMOTE_PREFIX = "node:"
 MAX_STATE_BYTES = 8 * 1024
+# Departed clients remembered, newest last: enough for the copies of their
+# last states that other clients send back in the moments after they left.
+RECENT_REMOVALS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class Presence:
         self._encoded: dict[int, bytes] = {}
         # The JSON text of each state as its owner last sent it (to spot renewals).
         self._sent_json: dict[int, bytes] = {}
+        # client id -> (removal clock, user id) of clients that went away.
+        self._removed: dict[int, tuple[int, str | None]] = {}
 
     def accept(self, identity: Identity, entries: list[RawAwarenessEntry]) -> Accepted:
         """Apply a peer's entries; return the ones accepted (stamped) to forward.
@@ -74,8 +79,10 @@ class Presence:
         """
         changes, renewals = [], []
         for raw in entries:
-            if not self._may_write(identity, raw) or not self._is_newer(
-                raw.client_id, raw.clock, removes=raw.removes
+            if (
+                not self._may_write(identity, raw)
+                or not self._is_newer(raw.client_id, raw.clock, removes=raw.removes)
+                or self._is_copy_of_departed(identity, raw)
             ):
                 continue
             if self._renews(identity, raw):
@@ -89,11 +96,31 @@ class Presence:
             if checked is None:
                 continue
             self._owners[raw.client_id] = identity.owner
+            self._removed.pop(raw.client_id, None)
             self._store(checked)
             if checked.state is not None:
                 self._sent_json[raw.client_id] = raw.state_json
             changes.append(checked)
         return Accepted(changes, renewals)
+
+    def _is_copy_of_departed(self, identity: Identity, raw: RawAwarenessEntry) -> bool:
+        """An older state of a client that went away, sent by another user's client.
+
+        Stock clients send back every change they receive, so the last state
+        of a departed client keeps arriving for a moment after its removal.
+        Taken as new, it would come back as a ghost cursor for newcomers,
+        stamped with the sender's name and counted against the sender's cap.
+        The departed client's own user reconnecting with its old clock is
+        not a copy.
+        """
+        removed = self._removed.get(raw.client_id)
+        return removed is not None and raw.clock < removed[0] and removed[1] != identity.user_id
+
+    def _remember_removal(self, client_id: int, clock: int) -> None:
+        self._removed.pop(client_id, None)
+        self._removed[client_id] = (clock, self._user_of(client_id))
+        if len(self._removed) > RECENT_REMOVALS:
+            del self._removed[next(iter(self._removed))]
 
     def _renews(self, identity: Identity, raw: RawAwarenessEntry) -> bool:
         """The owner sent the very same state again (with a higher clock)."""
@@ -127,8 +154,10 @@ class Presence:
             self._message = None
             self._encoded.pop(client_id, None)
             self._sent_json.pop(client_id, None)
-            previous = self._states.pop(client_id, None)
+            previous = self._states.get(client_id)
             clock = previous.clock + 1 if previous else 1
+            self._remember_removal(client_id, clock)
+            self._states.pop(client_id, None)
             removed.append(AwarenessEntry(client_id, clock, None))
         return removed
 
@@ -189,6 +218,7 @@ class Presence:
         self._message = None
         self._encoded.pop(entry.client_id, None)
         if entry.state is None:
+            self._remember_removal(entry.client_id, entry.clock)
             self._sent_json.pop(entry.client_id, None)
             self._states.pop(entry.client_id, None)
         else:
