@@ -145,72 +145,83 @@ def _idle_rooms_rows(rows: Sequence[Row]) -> list[TargetRow]:
         all_open = row.get("open_failed", 0) == 0
         cpu, queries = _number(row, "cpu_percent_of_core"), _number(row, "queries_per_second")
         result += [
-            [
+            _limit_row(
                 f"{what}: node CPU",
                 f"{fmt(cpu, 2)} % of a core",
-                "-",
                 f"≤ {IDLE_CPU_PERCENT:g} %, every room open",
-                _verdict(cpu <= IDLE_CPU_PERCENT and all_open),
-            ],
-            [
+                cpu <= IDLE_CPU_PERCENT and all_open,
+            ),
+            _limit_row(
                 f"{what}: database queries",
                 f"{fmt(queries, 2)}/s",
-                "-",
                 f"≤ {IDLE_QUERIES_PER_SECOND:g}/s, every room open",
-                _verdict(queries <= IDLE_QUERIES_PER_SECOND and all_open),
-            ],
+                queries <= IDLE_QUERIES_PER_SECOND and all_open,
+            ),
         ]
     return result
 
 
+def _limit_row(what: str, collab: str, limit: str, ok: bool) -> TargetRow:
+    """A target with no stock counterpart: an absolute limit."""
+    return [what, collab, "-", limit, _verdict(ok)]
+
+
+def _log_bytes_row(row: Row) -> TargetRow:
+    size = _number(row, "bytes_per_event")
+    return _limit_row(
+        f"log bytes per event{_events(row)}",
+        f"{fmt(size)} B",
+        f"≤ {BYTES_PER_EVENT:g} B",
+        size <= BYTES_PER_EVENT,
+    )
+
+
+def _snapshots_row(row: Row) -> TargetRow:
+    kept, events = _number(row, "kept"), _number(row, "events")
+    bound = math.nan if math.isnan(events) else most_kept(int(events))
+    return _limit_row(
+        f"snapshots kept{_events(row)}",
+        f"{fmt(kept, 0)} ({fmt(_number(row, 'total_over_state'))} times the state)",
+        f"≤ {KEEP_NEWEST + 1} + {AGE_PER_GAP}·log2(events / {BASE_GAP:,}) = {fmt(bound)}",
+        kept <= bound,
+    )
+
+
+def _time_travel_row(row: Row) -> TargetRow:
+    worst = _number(row, "max_ms")
+    return _limit_row(
+        f"time travel, random seqs, head, longest replays{_events(row)}",
+        f"p50 {fmt(_number(row, 'p50_ms'))} ms, max {fmt(worst)} ms",
+        f"max ≤ {TIME_TRAVEL_MAX_MS:g} ms",
+        worst <= TIME_TRAVEL_MAX_MS,
+    )
+
+
+def _verify_row(row: Row) -> TargetRow:
+    speed = _number(row, "events_per_second")
+    return _limit_row(
+        f"`collab replay --verify`{_events(row)}",
+        f"{fmt(speed, 0)} events/s, peak RSS {fmt(_number(row, 'peak_rss_mib'))} MiB",
+        f"≥ {VERIFY_EVENTS_PER_SECOND:,.0f} events/s, text verified",
+        speed >= VERIFY_EVENTS_PER_SECOND and row.get("ok", True) is True,
+    )
+
+
+# Each figure of the log scenario, and how one of its lines is judged.
+_LOG_FIGURES: tuple[tuple[str, Callable[[Row], TargetRow]], ...] = (
+    ("log_bytes", _log_bytes_row),
+    ("snapshots", _snapshots_row),
+    ("time_travel", _time_travel_row),
+    ("verify", _verify_row),
+)
+
+
 def _log_rows(rows: Sequence[Row]) -> list[TargetRow]:
-    result = []
-    for row in _figures(rows, "capacity_log", "log_bytes"):
-        size = _number(row, "bytes_per_event")
-        result.append(
-            [
-                f"log bytes per event{_events(row)}",
-                f"{fmt(size)} B",
-                "-",
-                f"≤ {BYTES_PER_EVENT:g} B",
-                _verdict(size <= BYTES_PER_EVENT),
-            ]
-        )
-    for row in _figures(rows, "capacity_log", "snapshots"):
-        kept, events = _number(row, "kept"), _number(row, "events")
-        bound = math.nan if math.isnan(events) else most_kept(int(events))
-        result.append(
-            [
-                f"snapshots kept{_events(row)}",
-                f"{fmt(kept, 0)} ({fmt(_number(row, 'total_over_state'))} times the state)",
-                "-",
-                f"≤ {KEEP_NEWEST + 1} + {AGE_PER_GAP}·log2(events / {BASE_GAP:,}) = {fmt(bound)}",
-                _verdict(kept <= bound),
-            ]
-        )
-    for row in _figures(rows, "capacity_log", "time_travel"):
-        worst = _number(row, "max_ms")
-        result.append(
-            [
-                f"time travel, random seqs, head, longest replays{_events(row)}",
-                f"p50 {fmt(_number(row, 'p50_ms'))} ms, max {fmt(worst)} ms",
-                "-",
-                f"max ≤ {TIME_TRAVEL_MAX_MS:g} ms",
-                _verdict(worst <= TIME_TRAVEL_MAX_MS),
-            ]
-        )
-    for row in _figures(rows, "capacity_log", "verify"):
-        speed = _number(row, "events_per_second")
-        result.append(
-            [
-                f"`collab replay --verify`{_events(row)}",
-                f"{fmt(speed, 0)} events/s, peak RSS {fmt(_number(row, 'peak_rss_mib'))} MiB",
-                "-",
-                f"≥ {VERIFY_EVENTS_PER_SECOND:,.0f} events/s, text verified",
-                _verdict(speed >= VERIFY_EVENTS_PER_SECOND and row.get("ok", True) is True),
-            ]
-        )
-    return result
+    return [
+        judge(row)
+        for figure, judge in _LOG_FIGURES
+        for row in _figures(rows, "capacity_log", figure)
+    ]
 
 
 _TARGETS: tuple[Callable[[Sequence[Row]], list[TargetRow]], ...] = (
