@@ -34,6 +34,8 @@ TAIL_SLOTS = 2 * BLOCK_EVENTS
 _VERSION = 1
 _KIND_INDEX = {kind: index for index, kind in enumerate(EVENT_KINDS)}
 _LITTLE = sys.byteorder == "little"
+# Version (1 byte), event count and dictionary size (4 bytes each).
+_HEADER_BYTES = 9
 
 
 class BlockFormatError(ValueError):
@@ -117,11 +119,8 @@ def decode_body(body: bytes) -> tuple[list[EventFields], list[bytes]]:
     Raises:
         BlockFormatError: the body is not a block this version wrote.
     """
-    raw = _decompress(body)
-    view = memoryview(raw)
-    count = int.from_bytes(view[1:5], "little")
-    entries = int.from_bytes(view[5:9], "little")
-    at = 9
+    raw, view, count, entries = _open(body)
+    at = _HEADER_BYTES
     values: list[str | None] = [None]
     for _ in range(entries):
         size = int.from_bytes(view[at : at + 4], "little")
@@ -164,11 +163,8 @@ def decode_updates(body: bytes) -> list[bytes]:
     Raises:
         BlockFormatError: the body is not a block this version wrote.
     """
-    raw = _decompress(body)
-    view = memoryview(raw)
-    count = int.from_bytes(view[1:5], "little")
-    entries = int.from_bytes(view[5:9], "little")
-    at = 9
+    raw, view, count, entries = _open(body)
+    at = _HEADER_BYTES
     for _ in range(entries):
         at += 4 + int.from_bytes(view[at : at + 4], "little")
     # Skip kinds (1 byte each), refs (4 of 4 bytes), times (8), hash prefixes.
@@ -176,6 +172,13 @@ def decode_updates(body: bytes) -> list[bytes]:
     lengths = _ints(view, at, count)
     ends = _update_ends(raw, lengths, at + 4 * count)
     return [raw[start:end] for start, end in pairwise(ends)]
+
+
+def _open(body: bytes) -> tuple[bytes, memoryview, int, int]:
+    """The decompressed body, a view of it, its event count and its dictionary's size."""
+    raw = _decompress(body)
+    view = memoryview(raw)
+    return raw, view, int.from_bytes(view[1:5], "little"), int.from_bytes(view[5:9], "little")
 
 
 def _decompress(body: bytes) -> bytes:
