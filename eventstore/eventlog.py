@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from eventstore.blocks import (
     BLOCK_EVENTS,
@@ -152,6 +152,7 @@ _SNAPSHOT_SEQS = "SELECT seq FROM doc_snapshots WHERE doc_id = $1 ORDER BY seq"
 _SNAPSHOT_AT = "SELECT seq, state FROM doc_snapshots WHERE doc_id = $1 AND seq = $2"
 _DROP_SNAPSHOT = "DELETE FROM doc_snapshots WHERE doc_id = $1 AND seq = $2"
 _NO_LIMIT = 2**62
+_T = TypeVar("_T")
 # Heads remembered for the append fast path; past this many the oldest go.
 _KNOWN_HEADS = 4096
 
@@ -394,25 +395,14 @@ class EventLog:
         """
         upper = _NO_LIMIT if through is None else through
 
-        def fetch(start: int) -> asyncio.Future[list[Block]]:
-            return asyncio.ensure_future(
-                self._segments(doc_id, start, min(upper, start + page), tail_previous=True)
+        async def read(start: int) -> tuple[int, list[Block]]:
+            batch = await self._segments(
+                doc_id, start, min(upper, start + page), tail_previous=True
             )
+            return (batch[-1].last_seq if batch else start), batch
 
-        upcoming = fetch(after)
-        try:
-            while True:
-                batch = await upcoming
-                reached = batch[-1].last_seq if batch else after
-                more = bool(batch) and reached < upper
-                if more:
-                    upcoming = fetch(reached)
-                if batch:
-                    yield batch
-                if not more:
-                    return
-        finally:
-            upcoming.cancel()
+        async for batch in _read_ahead(read, after, upper):
+            yield batch
 
     async def updates(
         self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 5000
@@ -425,23 +415,11 @@ class EventLog:
         """
         upper = _NO_LIMIT if through is None else through
 
-        def fetch(start: int) -> asyncio.Future[tuple[int, list[bytes]]]:
-            return asyncio.ensure_future(self._updates(doc_id, start, min(upper, start + page)))
+        async def read(start: int) -> tuple[int, list[bytes]]:
+            return await self._updates(doc_id, start, min(upper, start + page))
 
-        upcoming = fetch(after)
-        try:
-            while True:
-                reached, found = await upcoming
-                more = reached > after and reached < upper
-                if more:
-                    upcoming = fetch(reached)
-                    after = reached
-                if found:
-                    yield found
-                if not more:
-                    return
-        finally:
-            upcoming.cancel()
+        async for found in _read_ahead(read, after, upper):
+            yield found
 
     async def _updates(self, doc_id: str, after: int, through: int) -> tuple[int, list[bytes]]:
         """The newest seq read and the updates of ``after < seq <= through``."""
@@ -603,6 +581,30 @@ class EventLog:
         if drop:
             await self._db.executemany(_DROP_SNAPSHOT, [(doc_id, seq) for seq in drop])
         return drop
+
+
+async def _read_ahead(
+    read: Callable[[int], Coroutine[Any, Any, tuple[int, list[_T]]]], after: int, upper: int
+) -> AsyncIterator[list[_T]]:
+    """Pages of ``read(start)`` (the seq it reached, its items) from ``after`` up to ``upper``.
+
+    The next page is read while the caller works on the current one; reading
+    stops at ``upper`` or at a page that reaches nothing new.
+    """
+    upcoming = asyncio.ensure_future(read(after))
+    try:
+        while True:
+            reached, items = await upcoming
+            more = after < reached < upper
+            if more:
+                after = reached
+                upcoming = asyncio.ensure_future(read(after))
+            if items:
+                yield items
+            if not more:
+                return
+    finally:
+        upcoming.cancel()
 
 
 def _chain(doc_id: str, head: Head, events: Sequence[NewEvent], now: float) -> list[StoredEvent]:
