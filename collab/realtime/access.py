@@ -78,7 +78,7 @@ class AccessChanges:
         role = await project_role(self._db, project_id, user_id)
         for peer in affected:
             if role is None:
-                peer.close_soon(close_codes.FORBIDDEN, "access revoked")
+                peer.close(close_codes.FORBIDDEN, "access revoked")
             else:
                 peer.role = role
 
@@ -95,7 +95,7 @@ class AccessChanges:
             for peer in list(room.peers.values()):
                 role = members.get(peer.user.id)
                 if role is None:
-                    peer.close_soon(close_codes.FORBIDDEN, "access revoked")
+                    peer.close(close_codes.FORBIDDEN, "access revoked")
                 else:
                     peer.role = role
                     peer.role_checked_at = now

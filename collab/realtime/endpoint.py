@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from aiohttp import WSMessage, WSMsgType, web
+from aiohttp import web
 
 from auth.access import DocumentAccess, document_access
 from auth.cookies import session_cookie
@@ -33,7 +33,6 @@ from auth.errors import OriginRefusedError
 from auth.middleware import origin_allowed, user_of_token
 from auth.models import User
 from collab.keys import SETTINGS
-from collab.metrics import WS_CONNECTIONS
 from collab.realtime import close_codes
 from collab.realtime.budgets import TokenBucket
 from collab.realtime.keys import KEEPALIVE, ROOMS, USER_BUCKETS, WEBSOCKETS
@@ -41,6 +40,8 @@ from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import ProtocolError, decode_message
 from collab.realtime.room import OverloadedError, Room, RoomClosedError
 from collab.realtime.rooms import RoomManager, TooManyPeersError
+from collab.realtime.upgrade import Detached, accept_key, take_over
+from collab.realtime.websocket import CLOSE_TIMEOUT, WebSocketConnection
 from collab.realtime.write_guard import AccessRevokedError
 from eventstore import EventStoreError
 from eventstore.events import is_valid_source
@@ -48,50 +49,42 @@ from eventstore.keys import DATABASE
 
 logger = logging.getLogger(__name__)
 
-# aiohttp closes with 1009 by itself past its own limit; keeping that limit
-# above ours lets us answer ordinary oversized frames with 4413.
-_AIOHTTP_LIMIT_FACTOR = 4
-# permessage-deflate is declined. Every browser offers it, and accepting keeps
-# a zlib compressor and decompressor per connection (about 100 KiB of the
-# 130 KiB an idle connection cost with it, against 27 KiB without), and
+# permessage-deflate is declined: the 101 answer never names an extension.
+# Every browser offers it, and accepting keeps a zlib compressor and
+# decompressor per connection (about 100 KiB of the 130 KiB an idle
+# connection cost with it, against 27 KiB without), and
 # inflating every frame showed in the latency profiles; y-websocket messages
 # are small binary CRDT updates that barely compress. The stock y-websocket
 # server never negotiates it either.
-PERMESSAGE_DEFLATE = False
 # Upgrades reading the database at once (below the Postgres pool's 10
 # connections, so requests and rooms still get one), and how long one may wait.
 ADMISSIONS_AT_ONCE = 8
 ADMISSION_WAIT = 30.0
 
 
-_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    """Upgrade, then authenticate and join the document's room; the socket is served from then on.
 
-
-async def ws_handler(request: web.Request) -> web.WebSocketResponse:
-    """Upgrade, authenticate, join the document's room and serve the peer."""
+    Returns as soon as the peer has joined (or was refused): from the
+    upgrade on, the socket belongs to a ``WebSocketConnection``, not aiohttp
+    (see ``collab.realtime.upgrade``).
+    """
     settings = request.app[SETTINGS]
-    # No aiohttp heartbeat, and pings and pongs come to the pump: the node's
-    # Keepalive pings silent connections instead (see collab.realtime.keepalive).
-    ws = web.WebSocketResponse(
-        heartbeat=None,
-        autoping=False,
-        max_msg_size=settings.max_message_bytes * _AIOHTTP_LIMIT_FACTOR,
-        compress=PERMESSAGE_DEFLATE,
-    )
-    await ws.prepare(request)
-    sockets = request.app[WEBSOCKETS]
-    sockets.add(ws)
-    WS_CONNECTIONS.inc()
+    accept = accept_key(request)
+    connection = WebSocketConnection(settings.max_message_bytes)
+    if not take_over(request, accept, connection):
+        return Detached()
+    request.app[WEBSOCKETS].add(connection)
     try:
         admitted = await _admit(request)
         if isinstance(admitted, _Refused):
-            await ws.close(code=admitted.code, message=admitted.reason)
+            connection.close(admitted.code, admitted.reason)
         else:
-            await _serve(request, ws, admitted)
-    finally:
-        sockets.discard(ws)
-        WS_CONNECTIONS.dec()
-    return ws
+            await _serve(request, connection, admitted)
+    except Exception:
+        logger.exception("cannot open a connection to %s", request.path)
+        connection.close(close_codes.INTERNAL, "internal error")
+    return Detached()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +97,7 @@ class _Admitted:
 @dataclass(frozen=True, slots=True)
 class _Refused:
     code: int
-    reason: bytes
+    reason: str
 
 
 _gates: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
@@ -138,51 +131,73 @@ async def _admit(request: web.Request) -> _Admitted | _Refused:
         async with _admission_slot():
             user = await _authenticate(request)
             if user is None:
-                return _Refused(close_codes.UNAUTHORIZED, b"missing, invalid or expired token")
+                return _Refused(close_codes.UNAUTHORIZED, "missing, invalid or expired token")
             source = _query_parameter(request, "source")
             if source is not None and not is_valid_source(source):
-                return _Refused(close_codes.MALFORMED, b"source must be 1-64 of [a-z0-9:._-]")
+                return _Refused(close_codes.MALFORMED, "source must be 1-64 of [a-z0-9:._-]")
             doc_id = request.match_info["doc_id"]
             access = await document_access(request.app[DATABASE], doc_id, user.id)
     except OriginRefusedError:
-        return _Refused(close_codes.FORBIDDEN, b"cookie from a foreign Origin")
+        return _Refused(close_codes.FORBIDDEN, "cookie from a foreign Origin")
     except (EventStoreError, TimeoutError) as exc:
         logger.warning("cannot admit a connection to %s: %s", request.path, exc)
-        return _Refused(close_codes.TRY_AGAIN_LATER, b"server busy, retry")
+        return _Refused(close_codes.TRY_AGAIN_LATER, "server busy, retry")
     if access is None:
-        return _Refused(close_codes.NOT_FOUND, b"unknown document")
+        return _Refused(close_codes.NOT_FOUND, "unknown document")
     return _Admitted(user, access, source)
 
 
-async def _serve(request: web.Request, ws: web.WebSocketResponse, admitted: _Admitted) -> None:
-    """Join the room and pump the socket's frames into it until either side closes.
-
-    One coroutine from join to leave: every coroutine still waiting while an
-    idle socket is open costs its frame for the life of the connection.
-    """
+async def _serve(
+    request: web.Request, connection: WebSocketConnection, admitted: _Admitted
+) -> None:
+    """Join the room, then let the connection hand the peer's messages to it."""
     app = request.app
     buckets = app[USER_BUCKETS]
-    peer = _new_peer(request, ws, admitted, buckets.acquire(admitted.user.id))
-    keepalive = app[KEEPALIVE]
-    keepalive.watch(peer)
-    manager = app[ROOMS]
-    try:
-        room = await _join(manager, request.match_info["doc_id"], admitted.access.project_id, peer)
-        if room is not None:
-            if admitted.source is not None:
-                room.declare_source(peer, admitted.source)
-            try:
-                await _pump(ws, room, peer, app[SETTINGS].max_message_bytes)
-            finally:
-                await manager.leave(room, peer)
-    finally:
-        keepalive.forget(peer)
-        await peer.stop()
-        buckets.release(admitted.user.id)
+    peer = _new_peer(request, connection, admitted, buckets.acquire(admitted.user.id))
+    app[KEEPALIVE].watch(peer)
+    session = _PeerSession(app, peer, admitted.user.id)
+    room = await _join(app[ROOMS], request.match_info["doc_id"], admitted.access.project_id, peer)
+    if room is not None:
+        session.room = room
+        if admitted.source is not None:
+            room.declare_source(peer, admitted.source)
+    connection.attach(session)
+
+
+class _PeerSession:
+    """A joined peer's messages into its room, and its leaving (a ``websocket.Session``)."""
+
+    __slots__ = ("_app", "_user_id", "peer", "room")
+
+    def __init__(self, app: web.Application, peer: Peer, user_id: str) -> None:
+        self._app = app
+        self._user_id = user_id
+        self.peer = peer
+        self.room: Room | None = None
+
+    def heard(self) -> None:
+        self.peer.heard(asyncio.get_running_loop().time())
+
+    async def receive(self, message: bytes) -> None:
+        if self.room is None:
+            return  # refused at join and being closed
+        verdict = await _handle(self.room, self.peer, message)
+        if verdict is not None:
+            self.peer.close(*verdict)
+
+    async def closed(self) -> None:
+        app, peer = self._app, self.peer
+        try:
+            if self.room is not None:
+                await app[ROOMS].leave(self.room, peer)
+        finally:
+            app[KEEPALIVE].forget(peer)
+            await peer.stop()
+            app[USER_BUCKETS].release(self._user_id)
 
 
 def _new_peer(
-    request: web.Request, ws: web.WebSocketResponse, admitted: _Admitted, bucket: TokenBucket
+    request: web.Request, connection: WebSocketConnection, admitted: _Admitted, bucket: TokenBucket
 ) -> Peer:
     settings = request.app[SETTINGS]
     limits = PeerLimits(
@@ -190,14 +205,7 @@ def _new_peer(
         burst=settings.update_burst,
         max_queued_bytes=settings.max_queued_bytes_per_connection,
     )
-    peer = Peer(
-        ws,
-        admitted.user,
-        admitted.access.role,
-        limits,
-        user_bucket=bucket,
-        transport=request.transport,
-    )
+    peer = Peer(connection, admitted.user, admitted.access.role, limits, user_bucket=bucket)
     peer.start()
     return peer
 
@@ -207,10 +215,10 @@ async def _join(manager: RoomManager, doc_id: str, project_id: str, peer: Peer) 
     try:
         return await manager.join(doc_id, project_id, peer)
     except TooManyPeersError as exc:
-        await peer.close(close_codes.TRY_AGAIN_LATER, str(exc))
+        peer.close(close_codes.TRY_AGAIN_LATER, str(exc))
     except EventStoreError as exc:
         logger.warning("cannot open %s: %s", doc_id, exc)
-        await peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
+        peer.close(close_codes.TRY_AGAIN_LATER, "document unavailable, retry")
     return None
 
 
@@ -247,43 +255,8 @@ def _query_parameter(request: web.Request, name: str) -> str | None:
     return None
 
 
-async def _pump(ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int) -> None:
-    while True:
-        peer.reading = True
-        if not await _on_frame(ws, room, peer, max_bytes, await ws.receive()):
-            return
-
-
-async def _on_frame(
-    ws: web.WebSocketResponse, room: Room, peer: Peer, max_bytes: int, frame: WSMessage
-) -> bool:
-    """Handle one frame; False once the connection is over.
-
-    The frame is a local of this call only: held by the pump, the last
-    message (often a client's copy of a whole presence update) would stay in
-    memory for as long as the connection then stays idle.
-    """
-    peer.reading = False
-    peer.heard(asyncio.get_running_loop().time())
-    if frame.type is WSMsgType.BINARY:
-        verdict = await _handle(room, peer, frame.data, max_bytes)
-        if verdict is not None:
-            await peer.close(*verdict)
-            return False
-    elif frame.type is WSMsgType.PING:
-        await ws.pong(frame.data)
-    elif frame.type in _CLOSED:
-        return False
-    elif frame.type is not WSMsgType.PONG:
-        await peer.close(close_codes.MALFORMED, "binary y-websocket messages only")
-        return False
-    return True
-
-
-async def _handle(room: Room, peer: Peer, data: bytes, max_bytes: int) -> tuple[int, str] | None:
-    """Process one frame; return a close code and reason when the peer must go."""
-    if len(data) > max_bytes:
-        return close_codes.TOO_LARGE, f"message larger than {max_bytes} bytes"
+async def _handle(room: Room, peer: Peer, data: bytes) -> tuple[int, str] | None:
+    """Process one message; return a close code and reason when the peer must go."""
     # Over budget: wait (not reading the socket meanwhile) instead of closing.
     await peer.spend()
     try:
@@ -304,5 +277,11 @@ async def close_websockets(app: web.Application) -> None:
     """``on_shutdown``: flush and snapshot every room, then close its sockets with 1012."""
     await app[ROOMS].close_all()
     sockets = app[WEBSOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=close_codes.RESTARTING, message=b"node shutting down")
+    connections = list(sockets)
+    for connection in connections:
+        connection.close(close_codes.RESTARTING, "node shutting down")
+    # Give the clients a moment to answer, so the sockets end cleanly.
+    if connections:
+        await asyncio.wait(
+            [asyncio.ensure_future(c.wait_lost()) for c in connections], timeout=CLOSE_TIMEOUT
+        )

@@ -22,8 +22,6 @@ PING_AFTER = 30.0
 DEAD_AFTER = 15.0
 # Sweeps per PING_AFTER: a ping goes out at most this share of the interval late.
 SWEEPS_PER_INTERVAL = 10
-# An unmasked WebSocket ping frame with no payload (RFC 6455 5.5.2).
-PING_FRAME = b"\x89\x00"
 
 
 class Pingable(Protocol):
@@ -31,8 +29,11 @@ class Pingable(Protocol):
 
     heard_at: float
     pinged_at: float | None
-    # True while the connection waits for the client's next frame.
-    reading: bool
+
+    @property
+    def reading(self) -> bool:
+        """True while the socket is read (False while the client is held back)."""
+        ...
 
     def ping(self, now: float) -> None:
         """Write a ping frame and remember when."""

@@ -11,10 +11,11 @@ from collab.realtime.budgets import UserBuckets
 from collab.realtime.keepalive import Keepalive
 from collab.realtime.rooms import RoomManager
 from collab.realtime.signals import ChangeSignals
+from collab.realtime.websocket import WebSocketConnection
 
 ROOMS = web.AppKey("collab.rooms", RoomManager)
 ACCESS_CHANGES = web.AppKey("collab.access_changes", AccessChanges)
-WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[web.WebSocketResponse])
+WEBSOCKETS = web.AppKey("collab.websockets", weakref.WeakSet[WebSocketConnection])
 USER_BUCKETS = web.AppKey("collab.user_buckets", UserBuckets)
 CHANGE_SIGNALS = web.AppKey("collab.change_signals", ChangeSignals)
 KEEPALIVE = web.AppKey("collab.keepalive", Keepalive)

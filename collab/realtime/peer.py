@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from auth.access import Role
 from auth.models import User
 from collab.realtime import close_codes
 from collab.realtime.budgets import TokenBucket
-from collab.realtime.keepalive import PING_FRAME
+from collab.realtime.frames import binary_frame
+from collab.realtime.websocket import WebSocketConnection
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +26,6 @@ MAX_QUEUED_MESSAGES = 4096
 # less than this unsent: past it the client is not keeping up, and what
 # follows waits in the bounded queue (asyncio's own high-water mark).
 DIRECT_WRITE_LIMIT = 64 * 1024
-
-_FIN_BINARY = 0x82
-_HEADER_SHORT = struct.Struct("!BB").pack
-_HEADER_MEDIUM = struct.Struct("!BBH").pack
-_HEADER_LONG = struct.Struct("!BBQ").pack
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """``payload`` as one unmasked, uncompressed WebSocket binary frame (RFC 6455 5.2)."""
-    size = len(payload)
-    if size < 126:
-        header = _HEADER_SHORT(_FIN_BINARY, size)
-    elif size < 65536:
-        header = _HEADER_MEDIUM(_FIN_BINARY, 126, size)
-    else:
-        header = _HEADER_LONG(_FIN_BINARY, 127, size)
-    return header + payload
 
 
 class Outgoing:
@@ -106,7 +87,6 @@ class Peer:
         "heard_at",
         "id",
         "pinged_at",
-        "reading",
         "role",
         "role_checked_at",
         "user",
@@ -115,13 +95,12 @@ class Peer:
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: WebSocketConnection,
         user: User,
         role: Role,
         limits: PeerLimits,
         *,
         user_bucket: TokenBucket | None = None,
-        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.ws = ws
@@ -132,8 +111,7 @@ class Peer:
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._user_bucket = user_bucket
         self._max_bytes = limits.max_queued_bytes
-        # Only a prepared response's own transport may be written to directly.
-        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        self._transport = ws.transport
         self._queue: deque[tuple[bytes | Outgoing, bool]] | None = None
         self._queued_bytes = 0
         self._step2_queued = 0
@@ -147,7 +125,11 @@ class Peer:
         # Liveness, kept by the node's Keepalive (see collab.realtime.keepalive).
         self.heard_at = 0.0
         self.pinged_at: float | None = None
-        self.reading = False
+
+    @property
+    def reading(self) -> bool:
+        """The socket is being read (see ``Keepalive.sweep``)."""
+        return self.ws.reading
 
     async def spend(self) -> None:
         """Wait until this connection and this user may send one more message."""
@@ -253,24 +235,16 @@ class Peer:
         self._dropped = True
         self._clear()
         logger.warning("closing slow client %s of user %s", self.id, self.user.id)
-        self.close_soon(close_codes.TRY_AGAIN_LATER, "slow consumer, reconnect")
+        self.close(close_codes.TRY_AGAIN_LATER, "slow consumer, reconnect")
 
     def _clear(self) -> None:
         self._queue = None
         self._queued_bytes = 0
         self._step2_queued = 0
 
-    def close_soon(self, code: int, reason: str) -> None:
-        """Close from synchronous code (the close itself is awaited in a task)."""
-        task = asyncio.create_task(self.close(code, reason))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-    async def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` (no-op when already closed)."""
-        if not self.ws.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.close(code=code, message=reason.encode()[:120])
+        self.ws.close(code, reason)
 
     async def stop(self) -> None:
         """Stop the sender task and free whatever was still queued."""
@@ -290,9 +264,9 @@ class Peer:
                 payload = message.payload if isinstance(message, Outgoing) else message
                 self._queued_bytes -= len(payload)
                 try:
-                    # aiohttp waits here while the transport is paused (the client
-                    # is not reading): that is what lets the queue fill up.
-                    await self.ws.send_bytes(payload)
+                    # This waits while the transport is paused (the client is
+                    # not reading): that is what lets the queue fill up.
+                    await self.ws.send(payload)
                 except (ConnectionError, RuntimeError):
                     self._clear()
                     return
@@ -312,18 +286,12 @@ class Peer:
     def ping(self, now: float) -> None:
         """Write a ping frame to the socket and remember when."""
         self.pinged_at = now
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                transport.write(PING_FRAME)
+        self.ws.ping()
 
     def abort(self) -> None:
         """Drop the connection at once: the client stopped answering."""
         logger.info("dropping unresponsive client %s of user %s", self.id, self.user.id)
-        if self._transport is not None:
-            self._transport.abort()
-        else:
-            self.close_soon(close_codes.INTERNAL, "no answer to ping")
+        self.ws.abort()
 
     def describe(self) -> dict[str, Any]:
         """For logs."""
@@ -358,4 +326,3 @@ class _Flusher:
 
 
 _flusher = _Flusher()
-_background: set[asyncio.Task[None]] = set()

@@ -548,11 +548,8 @@ class Room:
         self._on_poisoned(self)
 
     async def close(self, code: int, reason: str) -> None:
-        """Mark the room closed and close every peer, waiting until each close is sent."""
-        self.closed = True
-        self._idle.set()
-        self._progress.set()
-        await asyncio.gather(*(peer.close(code, reason) for peer in list(self.peers.values())))
+        """Mark the room closed and close every peer (the close frames are written at once)."""
+        self.close_peers(code, reason)
 
     def close_peers(self, code: int, reason: str) -> None:
         """Mark the room closed and close every peer with ``code``."""
@@ -560,7 +557,7 @@ class Room:
         self._idle.set()
         self._progress.set()
         for peer in list(self.peers.values()):
-            peer.close_soon(code, reason)
+            peer.close(code, reason)
 
     def _require_open(self) -> None:
         if self.closed:

@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from pycrdt import Doc, Text
 
 from auth.access import Role
@@ -17,6 +16,7 @@ from collab.realtime.peer import Peer, PeerLimits
 from collab.realtime.protocol import SyncMessage, SyncType
 from collab.realtime.relay import LocalRelay
 from collab.realtime.room import OverloadedError, Room, RoomConfig
+from collab.realtime.websocket import WebSocketConnection
 from eventstore import Database
 from eventstore.eventlog import EventLog
 from eventstore.events import NewEvent, StoredEvent
@@ -64,7 +64,7 @@ def _typed(text: str) -> list[SyncMessage]:
 def _writer() -> Peer:
     # Never started: what the room sends it just waits in its queue.
     user = User("u1", "u1@example.com", "U1", 0.0)
-    return Peer(web.WebSocketResponse(), user, Role.EDITOR, PeerLimits(rate=1e6, burst=1e6))
+    return Peer(WebSocketConnection(1 << 20), user, Role.EDITOR, PeerLimits(rate=1e6, burst=1e6))
 
 
 async def test_a_writer_far_ahead_of_the_committer_waits_instead_of_being_refused(

@@ -13,8 +13,8 @@ import asyncio
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
+from collab.realtime.frames import binary_frame
 from collab.realtime.keys import ROOMS
-from collab.realtime.peer import binary_frame
 from collab.realtime.room import Room
 from tests.conftest import Client
 from tests.realtime.seed import Seeded, ws_path
