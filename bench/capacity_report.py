@@ -106,10 +106,21 @@ def _storm_rows(rows: Sequence[Row]) -> list[TargetRow]:
                 _storm_cell(mine),
                 _storm_cell(stock),
                 f"{fmt(ratio, 2)}x (≤ {STORM_SECONDS_RATIO:g}x, all synced)",
-                _verdict(ratio <= STORM_SECONDS_RATIO and all_synced),
+                _storm_verdict(ratio, all_synced, stock),
             ]
         )
     return result
+
+
+def _storm_verdict(ratio: float, all_synced: bool, stock: Row | None) -> str:
+    """Met only against a stock run that resynced every client too.
+
+    A stock server that lost clients has no time to compare with: its run
+    ended at the bench's timeout, which says nothing of how fast it is.
+    """
+    if stock is not None and _number(stock, "synced") != _number(stock, "clients"):
+        return "**not judged** (the stock server did not resync every client)"
+    return _verdict(ratio <= STORM_SECONDS_RATIO and all_synced)
 
 
 def _keepalive_cell(row: Row | None) -> str:
@@ -291,5 +302,5 @@ def summary_lines(rows: Sequence[Row]) -> list[str]:
     lines = []
     for what, mine, stock, limit, verdict in capacity_target_rows(rows):
         against = "" if stock == "-" else f"; stock {stock}"
-        lines.append(f"{what}: collab {mine}{against}; {limit} [{verdict.strip('*')}]")
+        lines.append(f"{what}: collab {mine}{against}; {limit} [{verdict.replace('*', '')}]")
     return lines

@@ -56,7 +56,8 @@ def _render_http_exception(exc: web.HTTPException) -> web.StreamResponse:
         return exc
     code = _REASONS.get(exc.status, "http_error")
     message = exc.reason if exc.text is None or exc.text.startswith(f"{exc.status}:") else exc.text
-    headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+    kept = ("Allow", "Retry-After", "Sec-WebSocket-Version")
+    headers = {k: v for k, v in exc.headers.items() if k in kept}
     return error_response(exc.status, code, message, headers=headers)
 
 

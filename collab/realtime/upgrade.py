@@ -9,7 +9,7 @@ their tasks, and the handler's own response writes nothing.
 
 This reaches into three attributes of aiohttp's request handler (the bytes
 the client sent after its upgrade request, its transport and its task): the
-tests of ``tests/realtime/test_upgrade.py`` fail if a new aiohttp changes
+tests of ``tests/realtime/test_websocket_layer.py`` fail if a new aiohttp changes
 them.
 """
 

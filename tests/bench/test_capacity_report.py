@@ -54,6 +54,23 @@ def test_a_missing_figure_misses_its_target() -> None:
     assert summary_lines([collab_only])[0].endswith("[missed]")
 
 
+def test_a_storm_the_stock_server_did_not_finish_is_not_judged() -> None:
+    def storm(server: str, synced: int, seconds: float) -> dict[str, object]:
+        return {
+            "bench": "capacity_connections",
+            "figure": "reconnect_storm",
+            "server": server,
+            "clients": 10,
+            "synced": synced,
+            "seconds": seconds,
+        }
+
+    rows = [storm("collab", 10, 40.0), storm("y-websocket-server", 3, 120.0)]
+    [target] = capacity_target_rows(rows)
+    assert target[-1].startswith("**not judged**")
+    assert "[not judged" in summary_lines(rows)[0]
+
+
 def test_a_failed_verify_misses_however_fast() -> None:
     rows = [log_line("verify", 100, ok=False, events_per_second=10**9)]
     assert capacity_target_rows(rows)[0][-1] == "**missed**"
