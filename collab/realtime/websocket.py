@@ -87,7 +87,9 @@ class WebSocketConnection(asyncio.Protocol):
         self._session: Session | None = None
         self._buffer = bytearray()
         self._skip = 0  # bytes of an oversized frame still to drop
-        self._fragments: list[bytes] | None = None
+        # The message being received in fragments (one buffer: a flood of tiny
+        # continuation frames costs time in proportion to its bytes, no more).
+        self._fragments: bytearray | None = None
         self._inbox: deque[bytes] | None = None
         self._inbox_bytes = 0
         self._worker: asyncio.Task[None] | None = None
@@ -208,7 +210,8 @@ class WebSocketConnection(asyncio.Protocol):
             if not self._close_sent:  # what follows a close we sent is not handled
                 self._on_data(frame)
         elif opcode == frames.PING:
-            self._write(frames.frame(frames.PONG, frame.payload))
+            if not self._close_sent:  # nothing may follow our close frame
+                self._write(frames.frame(frames.PONG, frame.payload))
         elif opcode == frames.CLOSE:
             self._on_close(frames.close_code_of(frame.payload))
         elif opcode == frames.TEXT:
@@ -223,18 +226,18 @@ class WebSocketConnection(asyncio.Protocol):
             if frame.fin:
                 self._deliver(frame.payload)
             else:
-                self._fragments = [frame.payload]
+                self._fragments = bytearray(frame.payload)
             return
         if fragments is None:
             raise frames.FramingError("continuation without a message")
-        fragments.append(frame.payload)
-        if sum(map(len, fragments)) > self._max_bytes:
+        fragments += frame.payload
+        if len(fragments) > self._max_bytes:
             self._fragments = None
             self.close(close_codes.TOO_LARGE, f"message larger than {self._max_bytes} bytes")
             return
         if frame.fin:
             self._fragments = None
-            self._deliver(b"".join(fragments))
+            self._deliver(bytes(fragments))
 
     def _deliver(self, message: bytes) -> None:
         inbox = self._inbox

@@ -164,6 +164,29 @@ async def test_oversized_fragmented_message_is_4413(client: Client, seeded: Seed
         assert await sock.close_code(within=20) == 4413
 
 
+async def test_a_flood_of_empty_fragments_costs_no_more_than_its_bytes(
+    client: Client, seeded: Seeded
+) -> None:
+    empty = client_frame(CONTINUATION, b"", fin=False)
+    async with raw(client, seeded) as sock:
+        await sock.send(client_frame(BINARY, STEP1[:1], fin=False))
+        for _ in range(20):  # 20,000 empty fragments, then the rest of the message
+            await sock.send(empty * 1000)
+        await sock.send(client_frame(CONTINUATION, STEP1[1:]))
+        await step2_of(sock)
+
+
+async def test_nothing_follows_our_close_frame(client: Client, seeded: Seeded) -> None:
+    piece = bytes(client.app[SETTINGS].max_message_bytes // 2 + 1)
+    async with raw(client, seeded) as sock:
+        await sock.send(client_frame(BINARY, piece, fin=False))
+        await sock.send(client_frame(CONTINUATION, piece, fin=False))
+        assert await sock.close_code(within=20) == 4413
+        await sock.send(client_frame(PING, b"late") + client_frame(CLOSE, b""))
+        rest = await sock.reader.read()  # up to the server's end of the stream
+        assert rest == b""  # no pong, nothing after the close frame
+
+
 async def test_client_close_is_echoed_and_the_socket_closed(client: Client, seeded: Seeded) -> None:
     async with raw(client, seeded) as sock:
         await sock.send(client_frame(CLOSE, (4000).to_bytes(2, "big") + b"bye"))
