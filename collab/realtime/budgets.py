@@ -1,9 +1,10 @@
 """Message budgets: token buckets per connection and per user.
 
 A sender over its budget is slowed down, not disconnected: the endpoint
-awaits :meth:`TokenBucket.spend` before reading the next frame, so while the
-bucket refills nothing more is read from that socket and TCP pushes back on
-the client. A stock client that bursts thousands of edits therefore syncs a
+awaits :meth:`TokenBucket.spend` before handling its next message, so while
+the bucket refills its messages wait in the connection's small inbox, the
+socket stops being read once that is full, and TCP pushes back on the
+client. A stock client that bursts thousands of edits therefore syncs a
 little later instead of being closed and never reconnecting.
 """
 

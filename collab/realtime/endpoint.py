@@ -257,7 +257,7 @@ def _query_parameter(request: web.Request, name: str) -> str | None:
 
 async def _handle(room: Room, peer: Peer, data: bytes) -> tuple[int, str] | None:
     """Process one message; return a close code and reason when the peer must go."""
-    # Over budget: wait (not reading the socket meanwhile) instead of closing.
+    # Over budget: wait (the socket stops being read once the inbox is full) instead of closing.
     await peer.spend()
     try:
         await room.receive(peer, decode_message(data))
