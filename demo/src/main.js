@@ -226,9 +226,15 @@ function setupForms () {
 
 // --- the open document --------------------------------------------------------
 
+// Selections started so far: a route and a hash change arriving together must
+// not both open an editor (the older one gives way once its request returns).
+let selections = 0
+
 async function selectDocument (documentId) {
+  const selection = ++selections
   closeDocument()
   const doc = await api('GET', `/api/documents/${documentId}`)
+  if (selection !== selections) return
   state.document = doc
   const readOnly = state.project.role === 'viewer'
   $('#doc-title').textContent = doc.name
