@@ -25,10 +25,11 @@ from eventstore.blocks import (
     TAIL_SLOTS,
     Block,
     BlockFormatError,
+    PackedBlock,
     block_start,
-    decode_body,
     decode_updates,
     encode_body,
+    unpacked,
 )
 from eventstore.database import (
     ID_PARAMETERS,
@@ -100,12 +101,13 @@ _TAIL_COLUMNS = "seq, kind, payload, author_id, node_id, created_at, meta, hash,
 # Blocks and tail rows of a seq range in one statement, so a concurrent pack
 # (which moves tail rows into a block) cannot hide events between two reads.
 _READ_RANGE = f"""
-SELECT first_seq AS seq, 1 AS packed, body AS payload, previous, last_hash AS hash,
-    NULL AS kind, NULL AS author_id, NULL AS node_id, NULL AS created_at, NULL AS meta,
-    NULL AS source
+SELECT first_seq AS seq, last_seq, 1 AS packed, body AS payload, previous,
+    last_hash AS hash, NULL AS kind, NULL AS author_id, NULL AS node_id,
+    NULL AS created_at, NULL AS meta, NULL AS source
 FROM doc_event_blocks WHERE doc_id = $1 AND first_seq <= $3 AND last_seq > $2
 UNION ALL
-SELECT seq, 0, payload, NULL, hash, kind, author_id, node_id, created_at, meta, source
+SELECT seq, seq, 0, payload, NULL, hash, kind, author_id, node_id, created_at, meta,
+    source
 FROM doc_events WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND seq > {_PACKED}
 ORDER BY seq"""  # noqa: S608
 # The same for a replay: block bodies and tail updates only.
@@ -122,10 +124,10 @@ WHERE doc_id = $1 AND created_at <= $2 AND seq > {_PACKED}"""  # noqa: S608
 _BLOCKS_SEQ_AT_TIME = """
 SELECT coalesce(max(last_seq), 0) FROM doc_event_blocks WHERE doc_id = $1 AND max_at <= $2"""
 _BLOCKS_STRADDLING_TIME = """
-SELECT first_seq, previous, last_hash, body FROM doc_event_blocks
+SELECT first_seq, last_seq, previous, last_hash, body FROM doc_event_blocks
 WHERE doc_id = $1 AND min_at <= $2 AND max_at > $2 AND last_seq > $3 ORDER BY first_seq"""
 _BLOCKS_WITH_KINDS = """
-SELECT first_seq, previous, last_hash, body FROM doc_event_blocks
+SELECT first_seq, last_seq, previous, last_hash, body FROM doc_event_blocks
 WHERE doc_id = $1 AND (kinds & $2) <> 0 ORDER BY first_seq"""
 _TAIL_OF_KIND = f"""
 SELECT {_TAIL_COLUMNS} FROM doc_events
@@ -393,10 +395,17 @@ class EventLog:
         is the hash stored before it) and for replaying updates quickly. The
         next page is read while the caller works on the current one.
         """
+        async for batch in self.packed_segments(doc_id, after=after, through=through, page=page):
+            yield [unpacked(segment) for segment in batch]
+
+    async def packed_segments(
+        self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 5000
+    ) -> AsyncIterator[list[Block | PackedBlock]]:
+        """Like :meth:`segments`, with the packed blocks' bodies left undecoded."""
         upper = _NO_LIMIT if through is None else through
 
-        async def read(start: int) -> tuple[int, list[Block]]:
-            batch = await self._segments(
+        async def read(start: int) -> tuple[int, list[Block | PackedBlock]]:
+            batch = await self._packed_segments(
                 doc_id, start, min(upper, start + page), tail_previous=True
             )
             return (batch[-1].last_seq if batch else start), batch
@@ -440,17 +449,24 @@ class EventLog:
             found += updates[max(0, after - first + 1) : through - first + 1]
         return reached, found
 
-    async def _segments(
+    async def _segments(self, doc_id: str, after: int, through: int) -> list[Block]:
+        segments = await self._packed_segments(doc_id, after, through)
+        return [unpacked(segment) for segment in segments]
+
+    async def _packed_segments(
         self, doc_id: str, after: int, through: int, *, tail_previous: bool = False
-    ) -> list[Block]:
+    ) -> list[Block | PackedBlock]:
         rows = await self._db.fetch(_READ_RANGE, doc_id, after, through)
-        segments: list[Block] = []
+        segments: list[Block | PackedBlock] = []
         previous: bytes | None = None
         for row in rows:
             if row["packed"]:
-                events, prefixes = _decode(row["seq"], bytes(row["payload"]))
-                block = Block(
-                    row["seq"], bytes(row["previous"]), bytes(row["hash"]), events, prefixes
+                block = PackedBlock(
+                    row["seq"],
+                    row["last_seq"],
+                    bytes(row["previous"]),
+                    bytes(row["hash"]),
+                    bytes(row["payload"]),
                 )
                 segments.append(block)
                 previous = block.last_hash
@@ -679,17 +695,8 @@ def _tail_fields(row: Row) -> EventFields:
 
 
 def _block(row: Row) -> Block:
-    events, prefixes = _decode(row["first_seq"], bytes(row["body"]))
-    return Block(
-        row["first_seq"], bytes(row["previous"]), bytes(row["last_hash"]), events, prefixes
-    )
-
-
-def _decode(first_seq: int, body: bytes) -> tuple[list[EventFields], list[bytes]]:
-    try:
-        return decode_body(body)
-    except BlockFormatError as exc:
-        raise BlockFormatError(f"the block of events from {first_seq}: {exc}") from None
+    previous, last_hash, body = bytes(row["previous"]), bytes(row["last_hash"]), bytes(row["body"])
+    return PackedBlock(row["first_seq"], row["last_seq"], previous, last_hash, body).decode()
 
 
 def _stored_hashes(doc_id: str, segment: Block) -> list[bytes]:

@@ -6,9 +6,10 @@ head must name the last event and its hash.
 
 It streams: the log is read a page of blocks at a time (the next page is
 fetched while the current one is replayed), snapshots are loaded one at a time when the
-replay reaches their seq, and the hash chain is checked in worker processes
-(:mod:`eventstore.hashcheck`) in parallel with the replay. Memory is a page,
-one snapshot and the document, whatever the length of the history.
+replay reaches their seq, and the blocks are decoded and their hash chain
+checked in worker processes (:mod:`eventstore.hashcheck`) in parallel with the
+replay, which decodes only the updates. Memory is a page, one snapshot and the
+document, whatever the length of the history.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from eventstore.blocks import Block
+from eventstore.blocks import Block, PackedBlock
 from eventstore.crdt import UpdateRejectedError, apply_update, new_doc
 from eventstore.eventlog import EventLog
 from eventstore.hashcheck import ChainChecker, default_workers
@@ -75,15 +76,15 @@ async def verify_log(
     previous, expected_seq = GENESIS_HASH, 1
     workers = default_workers(head.seq) if hash_workers is None else hash_workers
     async with ChainChecker(workers, doc_id) as chain:
-        async for page in log.segments(doc_id, page=PAGE_SIZE):
+        async for page in log.packed_segments(doc_id, page=PAGE_SIZE):
             await chain.submit(previous, page)
-            for block in page:
-                if block.first_seq != expected_seq:
-                    result.problems.append(
-                        f"seq {expected_seq} is missing (found {block.first_seq})"
-                    )
-                expected_seq = block.last_seq + 1
-            await replay.apply(page, progress, head.seq)
+            updates = []
+            for first_seq, found in _updates_of(page):
+                if first_seq != expected_seq:
+                    result.problems.append(f"seq {expected_seq} is missing (found {first_seq})")
+                updates += [(first_seq + offset, u) for offset, u in enumerate(found)]
+                expected_seq = first_seq + len(found)
+            await replay.apply(updates, progress, head.seq)
             previous = page[-1].last_hash
         broken = await chain.broken()
     result.problems += [f"event {seq}: hash does not follow the chain" for seq in broken]
@@ -105,12 +106,7 @@ class _Replay:
         self._result = result
         self.doc: Doc[Any] = new_doc()
 
-    async def apply(self, page: Sequence[Block], progress: Progress | None, head: int) -> None:
-        updates = [
-            (block.first_seq + offset, fields[1])
-            for block in page
-            for offset, fields in enumerate(block.events)
-        ]
+    async def apply(self, updates: Sequence[_Update], progress: Progress | None, head: int) -> None:
         for batch in _batches(updates, self._snapshot_seqs):
             for index, exc in apply_batch(self.doc, [update for _, update in batch]):
                 seq = batch[index][0]
@@ -153,6 +149,16 @@ def _batches(page: Sequence[_Update], cuts: set[int]) -> list[Sequence[_Update]]
     if start < len(page):
         batches.append(page[start:])
     return batches
+
+
+def _updates_of(page: Sequence[Block | PackedBlock]) -> list[tuple[int, list[bytes]]]:
+    """The first seq and the updates of each block (only the updates are decoded)."""
+    return [
+        (segment.first_seq, segment.updates())
+        if isinstance(segment, PackedBlock)
+        else (segment.first_seq, [fields[1] for fields in segment.events])
+        for segment in page
+    ]
 
 
 def _check_head(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,11 +10,11 @@ import pytest
 from pycrdt import Doc, Text
 
 from eventstore import Database
-from eventstore.blocks import BLOCK_EVENTS, Block
+from eventstore.blocks import BLOCK_EVENTS, Block, PackedBlock
 from eventstore.crdt import encode_state
 from eventstore.eventlog import EventLog, Snapshot
 from eventstore.events import NewEvent
-from eventstore.hashcheck import broken_links
+from eventstore.hashcheck import broken_links, default_workers, start_method
 from eventstore.logs import GENESIS_HASH, create_log
 from eventstore.verify import PAGE_SIZE, verify_log
 from tests.eventstore.tampering import tamper
@@ -29,11 +30,12 @@ class WatchedLog(EventLog):
         self.largest_read = 0
         self.snapshots_loaded = 0
 
-    async def segments(
+    async def packed_segments(
         self, doc_id: str, *, after: int = 0, through: int | None = None, page: int = 5000
-    ) -> AsyncIterator[list[Block]]:
-        async for batch in super().segments(doc_id, after=after, through=through, page=page):
-            self.largest_read = max(self.largest_read, sum(len(b.events) for b in batch))
+    ) -> AsyncIterator[list[Block | PackedBlock]]:
+        async for batch in super().packed_segments(doc_id, after=after, through=through, page=page):
+            held = sum(b.last_seq - b.first_seq + 1 for b in batch)
+            self.largest_read = max(self.largest_read, held)
             yield batch
 
     async def snapshots(self, doc_id: str) -> list[Snapshot]:
@@ -65,7 +67,7 @@ async def _long_log(db: Database, doc_id: str) -> list[int]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, 1, 2])
 async def test_verify_reads_pages_and_one_snapshot_at_a_time(db: Database, workers: int) -> None:
     kept = await _long_log(db, "long")
     log = WatchedLog(db)
@@ -78,7 +80,7 @@ async def test_verify_reads_pages_and_one_snapshot_at_a_time(db: Database, worke
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, 1, 2])
 async def test_tampering_found_in_any_page(db: Database, workers: int) -> None:
     await _long_log(db, "long")
     for seq in (3, PAGE_SIZE + 1, EVENTS):
@@ -99,3 +101,30 @@ async def test_progress_reaches_the_head(db: Database) -> None:
 
 def test_broken_links_checks_each_link_on_its_own() -> None:
     assert broken_links(GENESIS_HASH, []) == []
+
+
+@pytest.mark.parametrize(
+    ("events", "cores", "workers"),
+    [(9_999, 8, 0), (10_000, 1, 0), (10_000, 2, 1), (260_000, 3, 1), (260_000, 4, 2)],
+)
+def test_hash_workers_follow_the_log_and_the_cores(events: int, cores: int, workers: int) -> None:
+    assert default_workers(events, cores) == workers
+
+
+def test_workers_are_forked_only_while_no_other_thread_runs() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    alone = start_method().get_start_method()
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        started.wait(10)
+        assert start_method().get_start_method() == "forkserver"
+    finally:
+        release.set()
+        thread.join()
+    assert alone == ("fork" if threading.active_count() == 1 else "forkserver")
