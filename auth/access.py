@@ -15,6 +15,7 @@ from aiohttp import web
 
 from auth.keys import CURRENT_USER
 from auth.models import User
+from auth.users import user_of_row
 from eventstore import Connection
 from eventstore.keys import DATABASE
 
@@ -80,6 +81,17 @@ JOIN project_members m ON m.project_id = d.project_id AND m.user_id = $2
 WHERE d.id = $1"""
 
 
+# The account and its role in the document's project in one round trip: the
+# upgrade of every WebSocket needs both, and in a reconnect storm those reads
+# queue behind each other (see collab.realtime.endpoint's admission slots).
+_ACCOUNT_AND_DOCUMENT_ROLE = """
+SELECT u.id, u.email, u.display_name, u.created_at, d.project_id, d.language, m.role
+FROM users u
+LEFT JOIN documents d ON d.id = $2
+LEFT JOIN project_members m ON m.project_id = d.project_id AND m.user_id = u.id
+WHERE u.id = $1"""
+
+
 def current_user(request: web.Request) -> User:
     """The authenticated caller (set by the auth middleware)."""
     return request[CURRENT_USER]
@@ -110,6 +122,23 @@ async def document_access(db: Connection, doc_id: str, user_id: str) -> Document
     if row is None:
         return None
     return DocumentAccess(doc_id, row["project_id"], Role.parse(row["role"]), row["language"])
+
+
+async def account_and_document_access(
+    db: Connection, user_id: str, doc_id: str
+) -> tuple[User, DocumentAccess | None] | None:
+    """The live account ``user_id`` and its access to ``doc_id`` (None if not visible).
+
+    None when the account no longer exists. One query: what
+    :func:`auth.users.get_user` and :func:`document_access` read together.
+    """
+    row = await db.fetchrow(_ACCOUNT_AND_DOCUMENT_ROLE, user_id, doc_id)
+    if row is None:
+        return None
+    if row["role"] is None:
+        return user_of_row(row), None
+    role = Role.parse(row["role"])
+    return user_of_row(row), DocumentAccess(doc_id, row["project_id"], role, row["language"])
 
 
 async def require_document_role(

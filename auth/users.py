@@ -37,13 +37,13 @@ def normalise_email(email: str) -> str:
 async def get_user(db: Connection, user_id: str) -> User | None:
     """The account with this id, or None if there is none (or it was deleted)."""
     row = await db.fetchrow(_SELECT_BY_ID, user_id)
-    return None if row is None else _user(row)
+    return None if row is None else user_of_row(row)
 
 
 async def get_credentials(db: Connection, email: str) -> Credentials | None:
     """The account and password hash for ``email`` (any case), or None."""
     row = await db.fetchrow(_SELECT_BY_EMAIL, normalise_email(email))
-    return None if row is None else Credentials(_user(row), row["password_hash"])
+    return None if row is None else Credentials(user_of_row(row), row["password_hash"])
 
 
 async def create_user(db: Connection, *, email: str, display_name: str, password_hash: str) -> User:
@@ -68,5 +68,6 @@ async def set_password_hash(db: Connection, user_id: str, password_hash: str) ->
     await db.execute(_UPDATE_HASH, user_id, password_hash)
 
 
-def _user(row: Row) -> User:
+def user_of_row(row: Row) -> User:
+    """The account in a row holding ``id``, ``email``, ``display_name`` and ``created_at``."""
     return User(row["id"], row["email"], row["display_name"], float(row["created_at"]))

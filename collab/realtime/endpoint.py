@@ -27,10 +27,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from auth.access import DocumentAccess, document_access
+from auth.access import DocumentAccess, account_and_document_access
 from auth.cookies import session_cookie
 from auth.errors import OriginRefusedError
-from auth.middleware import origin_allowed, user_of_token
+from auth.middleware import origin_allowed, user_id_of_token
 from auth.models import User
 from collab.keys import SETTINGS
 from collab.realtime import close_codes
@@ -105,7 +105,7 @@ _gates: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 @contextlib.asynccontextmanager
 async def _admission_slot() -> AsyncIterator[None]:
-    """One of ``ADMISSIONS_AT_ONCE`` slots for the database reads of an upgrade.
+    """One of ``ADMISSIONS_AT_ONCE`` slots for the database read of an upgrade.
 
     In a reconnect storm thousands of upgrades read the database at once;
     beyond the pool's size they queued inside the pool, whose 5-second
@@ -128,20 +128,24 @@ async def _admission_slot() -> AsyncIterator[None]:
 async def _admit(request: web.Request) -> _Admitted | _Refused:
     """Who connects, to which document and with what role, or why they may not."""
     try:
-        async with _admission_slot():
-            user = await _authenticate(request)
-            if user is None:
-                return _Refused(close_codes.UNAUTHORIZED, "missing, invalid or expired token")
-            source = _query_parameter(request, "source")
-            if source is not None and not is_valid_source(source):
-                return _Refused(close_codes.MALFORMED, "source must be 1-64 of [a-z0-9:._-]")
-            doc_id = request.match_info["doc_id"]
-            access = await document_access(request.app[DATABASE], doc_id, user.id)
+        user_id = _caller_id(request)
     except OriginRefusedError:
         return _Refused(close_codes.FORBIDDEN, "cookie from a foreign Origin")
+    if user_id is None:
+        return _Refused(close_codes.UNAUTHORIZED, "missing, invalid or expired token")
+    source = _query_parameter(request, "source")
+    if source is not None and not is_valid_source(source):
+        return _Refused(close_codes.MALFORMED, "source must be 1-64 of [a-z0-9:._-]")
+    doc_id = request.match_info["doc_id"]
+    try:
+        async with _admission_slot():
+            found = await account_and_document_access(request.app[DATABASE], user_id, doc_id)
     except (EventStoreError, TimeoutError) as exc:
         logger.warning("cannot admit a connection to %s: %s", request.path, exc)
         return _Refused(close_codes.TRY_AGAIN_LATER, "server busy, retry")
+    if found is None:
+        return _Refused(close_codes.UNAUTHORIZED, "missing, invalid or expired token")
+    user, access = found
     if access is None:
         return _Refused(close_codes.NOT_FOUND, "unknown document")
     return _Admitted(user, access, source)
@@ -222,12 +226,13 @@ async def _join(manager: RoomManager, doc_id: str, project_id: str, peer: Peer) 
     return None
 
 
-async def _authenticate(request: web.Request) -> User | None:
-    """The caller from ``?token=``, or else the session cookie from an allowed Origin.
+def _caller_id(request: web.Request) -> str | None:
+    """The caller's account id from ``?token=``, or else the session cookie from an allowed Origin.
 
     A browser sends cookies with a WebSocket upgrade started by any page, so
     a cookie only counts when the page's origin is allowed: another site
-    cannot open the user's documents (cross-site WebSocket hijacking).
+    cannot open the user's documents (cross-site WebSocket hijacking). The
+    account itself is read with the caller's access, in one query.
 
     Raises:
         OriginRefusedError: the cookie came from a foreign page (close 4403).
@@ -240,7 +245,7 @@ async def _authenticate(request: web.Request) -> User | None:
         if not origin_allowed(request):
             raise OriginRefusedError()
         token = cookie
-    return await user_of_token(request, token)
+    return user_id_of_token(request, token)
 
 
 def _query_parameter(request: web.Request, name: str) -> str | None:

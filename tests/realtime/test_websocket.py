@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+from auth.keys import TOKEN_SIGNER
 from eventstore.eventlog import EventLog
 from eventstore.keys import DATABASE
 from eventstore.replay import document_text
@@ -63,9 +65,13 @@ async def test_reconnect_without_edits_appends_nothing(client: Client, seeded: S
 
 
 async def test_token_and_document_are_checked(client: Client, seeded: Seeded) -> None:
+    # A valid signature naming an account that does not (or no longer) exist.
+    ghost = client.app[TOKEN_SIGNER].issue_access(str(uuid.uuid4()))
     cases = {
         f"/ws/{seeded.doc_id}": 4401,
         f"/ws/{seeded.doc_id}?token=garbage": 4401,
+        f"/ws/{seeded.doc_id}?token={ghost}": 4401,
+        f"/ws/unknown-doc?token={ghost}": 4401,
         ws_path(seeded, "stranger"): 4404,
         f"/ws/unknown-doc?token={seeded.tokens['owner']}": 4404,
     }
