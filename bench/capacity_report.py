@@ -92,7 +92,9 @@ def _storm_cell(row: Row | None) -> str:
     if row is None:
         return "-"
     synced, clients = _number(row, "synced"), _number(row, "clients")
-    return f"{fmt(_number(row, 'seconds'), 2)} s, {fmt(synced, 0)}/{fmt(clients, 0)} synced"
+    cell = f"{fmt(_number(row, 'seconds'), 2)} s, {fmt(synced, 0)}/{fmt(clients, 0)} synced"
+    retries = row.get("retries")
+    return cell if not retries else f"{cell}, {retries:,} retries"
 
 
 def _storm_rows(rows: Sequence[Row]) -> list[TargetRow]:

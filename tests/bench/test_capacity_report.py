@@ -71,6 +71,25 @@ def test_a_storm_the_stock_server_did_not_finish_is_not_judged() -> None:
     assert "[not judged" in summary_lines(rows)[0]
 
 
+def test_a_storm_shows_the_clients_retries() -> None:
+    def storm(server: str, seconds: float, retries: int) -> dict[str, object]:
+        return {
+            "bench": "capacity_connections",
+            "figure": "reconnect_storm",
+            "server": server,
+            "clients": 10,
+            "synced": 10,
+            "retries": retries,
+            "seconds": seconds,
+        }
+
+    rows = [storm("collab", 3.0, 1234), storm("y-websocket-server", 2.0, 0)]
+    [target] = capacity_target_rows(rows)
+    assert target[1] == "3.00 s, 10/10 synced, 1,234 retries"
+    assert target[2] == "2.00 s, 10/10 synced"
+    assert target[-1] == "met"
+
+
 def test_a_failed_verify_misses_however_fast() -> None:
     rows = [log_line("verify", 100, ok=False, events_per_second=10**9)]
     assert capacity_target_rows(rows)[0][-1] == "**missed**"
