@@ -45,7 +45,7 @@ from bench.common import (
 from eventstore import apply_migrations, open_database
 from tests.conftest import TEST_SECRET
 from tests.realtime.seed import seed_database
-from tests.support.yjs import YjsClients, reference_server
+from tests.support.yjs import ConnectResult, YjsClients, YjsTimeoutError, reference_server
 
 CLIENTS_PER_DOCUMENT = 150
 HARNESSES = 4
@@ -124,16 +124,25 @@ async def storm(clients: list[YjsClients], names: Sequence[str], pid: int) -> di
     harness = {name: clients[i % HARNESSES] for i, name in enumerate(names)}
     await asyncio.gather(*(harness[n].disconnect(n) for n in names))
     cpu, started = cpu_seconds(pid), time.perf_counter()
-    results = await asyncio.gather(
-        *(harness[n].reconnect(n, keep_trying=True, within=STORM_LIMIT) for n in names)
+    outcomes = await asyncio.gather(
+        *(harness[n].reconnect(n, keep_trying=True, within=STORM_LIMIT) for n in names),
+        return_exceptions=True,
     )
     elapsed, used = time.perf_counter() - started, cpu_seconds(pid) - cpu
+    results = [r for r in outcomes if isinstance(r, ConnectResult)]
+    # A client process too busy to answer in time: those clients did not come back.
+    unanswered = [r for r in outcomes if isinstance(r, YjsTimeoutError)]
+    if len(results) + len(unanswered) < len(outcomes):
+        raise next(r for r in outcomes if isinstance(r, BaseException))
+    failures = Counter(f"{r.close_code} {r.error}" for r in results if not r.synced)
+    if unanswered:
+        failures["no reply from the client process"] = len(unanswered)
     return {
         "clients": len(names),
         "synced": sum(r.synced for r in results),
         # Each client had opened one connection before and opens one to come back.
         "retries": sum(max(0, r.attempts - 2) for r in results),
-        "failures": dict(Counter(f"{r.close_code} {r.error}" for r in results if not r.synced)),
+        "failures": dict(failures),
         "seconds": round(elapsed, 2),
         "cpu_ms_per_connection": round(used * 1000 / len(names), 3),
     }
