@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.capacity import parse_rows
+from bench.capacity import Row, parse_rows
 from bench.capacity_report import capacity_target_rows, figure_table, summary_lines
 
 LOG = "capacity_log"
@@ -41,49 +41,36 @@ def test_a_new_key_becomes_a_column() -> None:
 
 
 def test_a_missing_figure_misses_its_target() -> None:
-    collab_only = {
-        "bench": "capacity_connections",
-        "figure": "reconnect_storm",
-        "server": "collab",
-        "clients": 10,
-        "synced": 10,
-        "seconds": 1.0,
-    }
+    collab_only = storm_line("collab", 1.0)
     [target] = capacity_target_rows([collab_only])
     assert target[2] == "-" and target[-1] == "**missed**"
     assert summary_lines([collab_only])[0].endswith("[missed]")
 
 
-def test_a_storm_the_stock_server_did_not_finish_is_not_judged() -> None:
-    def storm(server: str, synced: int, seconds: float) -> dict[str, object]:
-        return {
-            "bench": "capacity_connections",
-            "figure": "reconnect_storm",
-            "server": server,
-            "clients": 10,
-            "synced": synced,
-            "seconds": seconds,
-        }
+def storm_line(server: str, seconds: float, synced: int = 10, **values: object) -> Row:
+    return {
+        "bench": "capacity_connections",
+        "figure": "reconnect_storm",
+        "server": server,
+        "clients": 10,
+        "synced": synced,
+        "seconds": seconds,
+        **values,
+    }
 
-    rows = [storm("collab", 10, 40.0), storm("y-websocket-server", 3, 120.0)]
+
+def test_a_storm_the_stock_server_did_not_finish_is_not_judged() -> None:
+    rows = [storm_line("collab", 40.0), storm_line("y-websocket-server", 120.0, synced=3)]
     [target] = capacity_target_rows(rows)
     assert target[-1].startswith("**not judged**")
     assert "[not judged" in summary_lines(rows)[0]
 
 
 def test_a_storm_shows_the_clients_retries() -> None:
-    def storm(server: str, seconds: float, retries: int) -> dict[str, object]:
-        return {
-            "bench": "capacity_connections",
-            "figure": "reconnect_storm",
-            "server": server,
-            "clients": 10,
-            "synced": 10,
-            "retries": retries,
-            "seconds": seconds,
-        }
-
-    rows = [storm("collab", 3.0, 1234), storm("y-websocket-server", 2.0, 0)]
+    rows = [
+        storm_line("collab", 3.0, retries=1234),
+        storm_line("y-websocket-server", 2.0, retries=0),
+    ]
     [target] = capacity_target_rows(rows)
     assert target[1] == "3.00 s, 10/10 synced, 1,234 retries"
     assert target[2] == "2.00 s, 10/10 synced"
