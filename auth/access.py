@@ -16,7 +16,7 @@ from aiohttp import web
 from auth.keys import CURRENT_USER
 from auth.models import User
 from auth.users import user_of_row
-from eventstore import Connection
+from eventstore import Connection, Row
 from eventstore.keys import DATABASE
 
 
@@ -119,9 +119,7 @@ async def require_project_role(
 async def document_access(db: Connection, doc_id: str, user_id: str) -> DocumentAccess | None:
     """The document and the user's role in its project, or None if not visible."""
     row = await db.fetchrow(_DOCUMENT_ROLE, doc_id, user_id)
-    if row is None:
-        return None
-    return DocumentAccess(doc_id, row["project_id"], Role.parse(row["role"]), row["language"])
+    return None if row is None else _access_of_row(doc_id, row)
 
 
 async def account_and_document_access(
@@ -135,10 +133,12 @@ async def account_and_document_access(
     row = await db.fetchrow(_ACCOUNT_AND_DOCUMENT_ROLE, user_id, doc_id)
     if row is None:
         return None
-    if row["role"] is None:
-        return user_of_row(row), None
-    role = Role.parse(row["role"])
-    return user_of_row(row), DocumentAccess(doc_id, row["project_id"], role, row["language"])
+    access = None if row["role"] is None else _access_of_row(doc_id, row)
+    return user_of_row(row), access
+
+
+def _access_of_row(doc_id: str, row: Row) -> DocumentAccess:
+    return DocumentAccess(doc_id, row["project_id"], Role.parse(row["role"]), row["language"])
 
 
 async def require_document_role(

@@ -24,8 +24,8 @@ with an ``events`` key (so the figures of the longest history come last):
   before the first snapshot, and the head; the slowest one's seq and replay
   length;
 * ``verify``: ``collab replay --verify`` as a separate process, the median of
-  three runs: events/s and its peak memory (the process's own ``VmHWM``), which should not grow with
-  the history beyond the document itself (``load_peak_rss_mib``: a plain
+  three runs: events/s and its peak memory (the process's own ``VmHWM``),
+  which should not grow with the history beyond the document itself (``load_peak_rss_mib``: a plain
   ``collab replay`` of the head, i.e. the document and the interpreter).
 
 ``--quick`` uses 5,000 and 20,000 events.
