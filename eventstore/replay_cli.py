@@ -59,12 +59,14 @@ async def _verify(log: EventLog, doc_id: str) -> int:
 def _progress_bar() -> Callable[[int, int], None]:
     """A progress reporter; it is called after each batch of events (about a hundred)."""
     shown = 0
+    # Asked once: isatty is a system call, and the reporter runs thousands of times.
+    on_terminal = sys.stderr.isatty()
 
     def report(seq: int, total: int) -> None:
         nonlocal shown
         if total < _PROGRESS_FROM:
             return
-        if not sys.stderr.isatty():
+        if not on_terminal:
             # Logs and pipes get a plain line every tenth, never carriage-return frames.
             step = max(total // 10, 1)
             if seq // step > shown // step or seq == total:

@@ -14,6 +14,7 @@ document, whatever the length of the history.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +29,6 @@ from eventstore.logs import GENESIS_HASH
 from eventstore.replay import apply_batch
 
 Progress = Callable[[int, int], None]
-# (seq, update) of one event being replayed.
-_Update = tuple[int, bytes]
 PAGE_SIZE = 5000
 # Updates applied per yrs transaction: far faster than one transaction each,
 # and small enough that one bad update is reported on its own.
@@ -72,19 +71,17 @@ async def verify_log(
     head = await log.head(doc_id)
     snapshot_seqs = await log.snapshot_seqs(doc_id)
     result = Verification()
-    replay = _Replay(log, doc_id, set(snapshot_seqs), result)
+    replay = _Replay(log, doc_id, snapshot_seqs, result)
     previous, expected_seq = GENESIS_HASH, 1
     workers = default_workers(head.seq) if hash_workers is None else hash_workers
     async with ChainChecker(workers, doc_id) as chain:
         async for page in log.packed_segments(doc_id, page=PAGE_SIZE):
             await chain.submit(previous, page)
-            updates = []
-            for first_seq, found in _updates_of(page):
+            for first_seq, updates in _runs_of(page):
                 if first_seq != expected_seq:
                     result.problems.append(f"seq {expected_seq} is missing (found {first_seq})")
-                updates += [(first_seq + offset, u) for offset, u in enumerate(found)]
-                expected_seq = first_seq + len(found)
-            await replay.apply(updates, progress, head.seq)
+                await replay.apply(first_seq, updates, progress, head.seq)
+                expected_seq = first_seq + len(updates)
             previous = page[-1].last_hash
         broken = await chain.broken()
     result.problems += [f"event {seq}: hash does not follow the chain" for seq in broken]
@@ -98,25 +95,48 @@ class _Replay:
     """The document rebuilt event by event, checked against each snapshot on the way."""
 
     def __init__(
-        self, log: EventLog, doc_id: str, snapshot_seqs: set[int], result: Verification
+        self, log: EventLog, doc_id: str, snapshot_seqs: Sequence[int], result: Verification
     ) -> None:
         self._log = log
         self._doc_id = doc_id
-        self._snapshot_seqs = snapshot_seqs
+        self._snapshot_seqs = sorted(snapshot_seqs)
         self._result = result
         self.doc: Doc[Any] = new_doc()
 
-    async def apply(self, updates: Sequence[_Update], progress: Progress | None, head: int) -> None:
-        for batch in _batches(updates, self._snapshot_seqs):
-            for index, exc in apply_batch(self.doc, [update for _, update in batch]):
-                seq = batch[index][0]
+    async def apply(
+        self, first_seq: int, updates: Sequence[bytes], progress: Progress | None, head: int
+    ) -> None:
+        """Apply the consecutive events ``first_seq``, ``first_seq + 1``, ... in batches.
+
+        Batch bounds are worked out from the seqs rather than per event: on a
+        long log, Python work per event was a tenth of a verify.
+        """
+        start = 0
+        while start < len(updates):
+            end = self._batch_end(first_seq, start, len(updates))
+            batch = updates[start:end]
+            for index, exc in apply_batch(self.doc, batch):
+                seq = first_seq + start + index
                 self._result.problems.append(f"event {seq}: update does not decode ({exc})")
             self._result.events += len(batch)
-            last = batch[-1][0]
-            if last in self._snapshot_seqs:
+            last = first_seq + end - 1
+            if self._is_snapshot(last):
                 await self._check_snapshot(last)
             if progress is not None:
                 progress(last, head)
+            start = end
+
+    def _batch_end(self, first_seq: int, start: int, length: int) -> int:
+        """The end of the batch from index ``start``: APPLY_BATCH on, or just past a snapshot."""
+        end = min(start + APPLY_BATCH, length)
+        cut = bisect.bisect_left(self._snapshot_seqs, first_seq + start)
+        if cut < len(self._snapshot_seqs):
+            end = min(end, self._snapshot_seqs[cut] - first_seq + 1)
+        return end
+
+    def _is_snapshot(self, seq: int) -> bool:
+        index = bisect.bisect_left(self._snapshot_seqs, seq)
+        return index < len(self._snapshot_seqs) and self._snapshot_seqs[index] == seq
 
     async def _check_snapshot(self, seq: int) -> None:
         snapshot = await self._log.snapshot_at(self._doc_id, seq)
@@ -138,27 +158,22 @@ class _Replay:
             self._result.problems.append(f"snapshot at {seq} differs from the replayed state")
 
 
-def _batches(page: Sequence[_Update], cuts: set[int]) -> list[Sequence[_Update]]:
-    """``page`` in runs of at most APPLY_BATCH events, each snapshot seq ending a run."""
-    batches = []
-    start = 0
-    for index, (seq, _) in enumerate(page):
-        if index + 1 - start >= APPLY_BATCH or seq in cuts:
-            batches.append(page[start : index + 1])
-            start = index + 1
-    if start < len(page):
-        batches.append(page[start:])
-    return batches
+def _runs_of(page: Sequence[Block | PackedBlock]) -> list[tuple[int, list[bytes]]]:
+    """The page's updates as runs of consecutive seqs: (first seq, updates).
 
-
-def _updates_of(page: Sequence[Block | PackedBlock]) -> list[tuple[int, list[bytes]]]:
-    """The first seq and the updates of each block (only the updates are decoded)."""
-    return [
-        (segment.first_seq, segment.updates())
-        if isinstance(segment, PackedBlock)
-        else (segment.first_seq, [fields[1] for fields in segment.events])
-        for segment in page
-    ]
+    Only the updates are decoded. A page is one run unless a seq is missing.
+    """
+    runs: list[tuple[int, list[bytes]]] = []
+    for segment in page:
+        if isinstance(segment, PackedBlock):
+            found = segment.updates()
+        else:
+            found = [fields[1] for fields in segment.events]
+        if runs and runs[-1][0] + len(runs[-1][1]) == segment.first_seq:
+            runs[-1][1].extend(found)
+        else:
+            runs.append((segment.first_seq, list(found)))
+    return runs
 
 
 def _check_head(

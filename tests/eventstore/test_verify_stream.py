@@ -128,3 +128,30 @@ def test_workers_are_forked_only_while_no_other_thread_runs() -> None:
         release.set()
         thread.join()
     assert alone == ("fork" if threading.active_count() == 1 else "forkserver")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_an_update_that_does_not_decode_is_named(db: Database, workers: int) -> None:
+    await _long_log(db, "long")
+    bad = PAGE_SIZE + 7
+    await tamper(db, "long", bad, "payload", b"\xff\xff\xff\xff")
+    result = await verify_log(EventLog(db), "long", hash_workers=workers)
+    assert result.problems[0].startswith(f"event {bad}: update does not decode (")
+    assert f"event {bad}: hash does not follow the chain" in result.problems
+    assert result.events == EVENTS
+
+
+@pytest.mark.timeout(120)
+async def test_a_missing_block_is_named(db: Database) -> None:
+    await _long_log(db, "long")
+    first = PAGE_SIZE - PAGE_SIZE % BLOCK_EVENTS + 1
+    await db.execute(
+        "DELETE FROM doc_event_blocks WHERE doc_id = $1 AND first_seq = $2", "long", first
+    )
+    result = await verify_log(EventLog(db), "long", hash_workers=0)
+    assert result.problems[0] == f"seq {first} is missing (found {first + BLOCK_EVENTS})"
+    assert result.events == EVENTS - BLOCK_EVENTS
+    assert f"head says seq {EVENTS} but the log has {EVENTS - BLOCK_EVENTS} events" in (
+        result.problems
+    )
