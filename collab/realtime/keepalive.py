@@ -52,6 +52,11 @@ class Keepalive:
         self._dead_after = DEAD_AFTER if dead_after is None else dead_after
         self._watched: dict[Pingable, None] = {}
 
+    @property
+    def watched(self) -> int:
+        """How many connections are watched."""
+        return len(self._watched)
+
     def watch(self, connection: Pingable) -> None:
         """Start watching ``connection`` (heard from now)."""
         connection.heard_at = asyncio.get_running_loop().time()
