@@ -39,8 +39,8 @@ SPLIT_SHARE = 0.25
 # they hold, and keeps the worker from waiting for the next one.
 REPLAYS_IN_FLIGHT = 2
 
-# The worker's own replays, by verify, from one call to the next (the pool has
-# one process, which runs calls in order).
+# The worker's own replays, by verify, from one call to the next: the pool has
+# one process, which runs calls in order, and lives as long as one verify.
 _REPLAYS_HERE: dict[str, ReplayCheck] = {}
 
 
@@ -85,11 +85,6 @@ def replay_page_here(
     return PageReplayed(
         replay.events - events, replay.snapshots_checked - checked, replay.problems[problems:]
     )
-
-
-def forget_here(key: str) -> None:
-    """In the worker: drop verify ``key``'s document."""
-    _REPLAYS_HERE.pop(key, None)
 
 
 class _Tally:
@@ -175,25 +170,20 @@ async def _feed_worker(
     key = uuid.uuid4().hex
     pending: list[asyncio.Future[PageReplayed]] = []
     previous = GENESIS_HASH
-    try:
-        async for page in log.packed_segments(doc_id, page=page_size):
-            await chain.submit(previous, page)
-            previous = page[-1].last_hash
-            if page[0].first_seq <= split:
-                last = min(page[-1].last_seq, split)
-                states = {
-                    seq: split_state if seq == split else await snapshot_state(log, doc_id, seq)
-                    for seq in snapshot_seqs
-                    if page[0].first_seq <= seq <= last
-                }
-                call = chain.call(replay_page_here, key, snapshot_seqs, split, page, states)
-                pending.append(call)
-            while len(pending) > REPLAYS_IN_FLIGHT or (pending and page[0].first_seq > split):
-                tally.add_start(await pending.pop(0))
-    finally:
-        for future in pending:
-            future.cancel()
-        await chain.call(forget_here, key)
+    async for page in log.packed_segments(doc_id, page=page_size):
+        await chain.submit(previous, page)
+        previous = page[-1].last_hash
+        if page[0].first_seq <= split:
+            last = min(page[-1].last_seq, split)
+            states = {
+                seq: split_state if seq == split else await snapshot_state(log, doc_id, seq)
+                for seq in snapshot_seqs
+                if page[0].first_seq <= seq <= last
+            }
+            call = chain.call(replay_page_here, key, snapshot_seqs, split, page, states)
+            pending.append(call)
+        while len(pending) > REPLAYS_IN_FLIGHT or (pending and page[0].first_seq > split):
+            tally.add_start(await pending.pop(0))
     return previous
 
 

@@ -7,7 +7,7 @@ import pytest
 from eventstore import Database
 from eventstore.eventlog import EventLog
 from eventstore.verify import PAGE_SIZE, verify_log
-from eventstore.verify_split import _REPLAYS_HERE, forget_here, replay_page_here, split_point
+from eventstore.verify_split import _REPLAYS_HERE, replay_page_here, split_point
 from tests.eventstore.long_log import EVENTS, WatchedLog, long_log
 from tests.eventstore.tampering import tamper
 
@@ -83,13 +83,13 @@ async def test_a_broken_link_in_either_part_is_reported_as_in_order(db: Database
 
 
 @pytest.mark.timeout(120)
-async def test_the_worker_forgets_a_finished_replay(db: Database) -> None:
+async def test_the_workers_replay_carries_on_from_page_to_page(db: Database) -> None:
     kept = await long_log(db, "long")
-    pages = [page async for page in EventLog(db).packed_segments("long", through=kept[0])]
-    done = replay_page_here("key", kept, kept[0], pages[0], {kept[0]: None})
-    assert done.events == kept[0]
-    assert done.snapshots_checked == 0  # a pruned snapshot is not counted
-    assert done.problems == []
-    assert "key" in _REPLAYS_HERE
-    forget_here("key")
-    assert "key" not in _REPLAYS_HERE
+    through = kept[-1]
+    pages = [page async for page in EventLog(db).packed_segments("long", through=through)]
+    assert len(pages) >= 2
+    done = [replay_page_here("carry-on", kept, through, page, {}) for page in pages]
+    assert sum(page.events for page in done) == through
+    assert [page.problems for page in done] == [[]] * len(pages)
+    assert sum(page.snapshots_checked for page in done) == 0  # none handed over: pruned
+    assert _REPLAYS_HERE.pop("carry-on").expected_seq == through + 1
