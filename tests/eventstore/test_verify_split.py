@@ -6,6 +6,7 @@ import pytest
 
 from eventstore import Database
 from eventstore.eventlog import EventLog
+from eventstore.hashcheck import ChainChecker
 from eventstore.verify import PAGE_SIZE, verify_log
 from eventstore.verify_split import _REPLAYS_HERE, replay_page_here, split_point
 from tests.eventstore.long_log import EVENTS, WatchedLog, long_log
@@ -93,3 +94,14 @@ async def test_the_workers_replay_carries_on_from_page_to_page(db: Database) -> 
     assert [page.problems for page in done] == [[]] * len(pages)
     assert sum(page.snapshots_checked for page in done) == 0  # none handed over: pruned
     assert _REPLAYS_HERE.pop("carry-on").expected_seq == through + 1
+
+
+async def test_calls_go_to_a_pool_of_exactly_one_worker() -> None:
+    async with ChainChecker(0) as inline:
+        with pytest.raises(RuntimeError):
+            await inline.call(len, [1])
+    async with ChainChecker(2) as pool:
+        with pytest.raises(RuntimeError):
+            await pool.call(len, [1])
+    async with ChainChecker(1) as worker:
+        assert await worker.call(len, [1, 2]) == 2
