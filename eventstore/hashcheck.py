@@ -14,15 +14,13 @@ import asyncio
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self
 
 from eventstore.blocks import HASH_PREFIX, Block, PackedBlock, unpacked
 from eventstore.events import ChainHasher, StoredEvent, verify_chain
-
-_T = TypeVar("_T")
 
 POOL_FROM_EVENTS = 10_000
 POOL_OF_TWO_FROM_CORES = 4
@@ -116,16 +114,6 @@ class ChainChecker:
         )
         if len(self._in_flight) > MAX_PAGES_IN_FLIGHT:
             self._broken += await self._in_flight.pop(0)
-
-    def call(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
-        """Run ``function(*args)`` in the pool, which must have exactly one worker.
-
-        That worker runs calls and pages in the order they were made, so a
-        function may keep state in the worker from one call to the next.
-        """
-        if self._pool is None or self._workers != 1:
-            raise RuntimeError("calls need a pool of exactly one worker")
-        return asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
     async def broken(self) -> list[int]:
         """Wait for every submitted page; the broken links, in seq order."""
