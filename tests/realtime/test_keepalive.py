@@ -1,109 +1,79 @@
-"""The keep-alive sweep: pings silent connections, drops dead ones, leaves the others alone."""
+"""A lone stock y-websocket client on a quiet document keeps its one connection.
+
+The stock client closes a link on which nothing arrived for 30 seconds (a
+constant in y-websocket, not configurable) and renews its own awareness every
+15 seconds; the server echoes that renewal back, so the link never goes
+silent. The wait below therefore has to outlast the client's 30 seconds.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
-from collab.realtime.keepalive import SWEEPS_PER_INTERVAL, Keepalive
+import pytest
 
-PING_AFTER = 30.0
-DEAD_AFTER = 15.0
-PAUSE = PING_AFTER / SWEEPS_PER_INTERVAL
+from collab.realtime.protocol import AwarenessMessage, decode_awareness, decode_message
+from tests.conftest import Client
+from tests.realtime.pyclient import PyClient, connect
+from tests.realtime.seed import Seeded
+from tests.support.yjs import YjsClients, node_available
 
+pytestmark = [
+    pytest.mark.node,
+    pytest.mark.skipif(
+        not node_available() and os.environ.get("CI") != "true", reason="needs node and npm"
+    ),
+    pytest.mark.timeout(120),
+]
 
-class Connection:
-    """A connection as the sweep sees it, recording what was done to it."""
-
-    def __init__(self) -> None:
-        self.heard_at = 0.0
-        self.pinged_at: float | None = None
-        self.pings: list[float] = []
-        self.aborts = 0
-        self.looked_at = 0
-        self.is_reading = True
-
-    @property
-    def reading(self) -> bool:
-        self.looked_at += 1
-        return self.is_reading
-
-    def ping(self, now: float) -> None:
-        self.pinged_at = now
-        self.pings.append(now)
-
-    def abort(self) -> None:
-        self.aborts += 1
-
-    def heard(self, now: float) -> None:
-        self.heard_at = now
-        self.pinged_at = None
+# The client's silence limit is 30 s and it checks every 3 s.
+CLIENT_SILENCE_LIMIT = 30.0
+QUIET_FOR = CLIENT_SILENCE_LIMIT + 8.0
 
 
-def _sweep_until(keepalive: Keepalive, start: float, end: float) -> None:
-    """Sweep every PAUSE from ``start`` up to ``end``, as the task does."""
-    moment = start
-    while moment <= end:
-        keepalive.sweep(moment)
-        moment += PAUSE
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Keep-alive does not depend on the backend: one run on SQLite is enough."""
+    return f"sqlite:///{tmp_path}/collab.db"
 
 
-def _watched(count: int = 1) -> tuple[Keepalive, list[Connection], float]:
-    keepalive = Keepalive(PING_AFTER, DEAD_AFTER)
-    connections = [Connection() for _ in range(count)]
-    for connection in connections:
-        keepalive.watch(connection)
-    return keepalive, connections, asyncio.get_running_loop().time()
+def ws_base(client: Client) -> str:
+    return str(client.make_url("/ws")).replace("http://", "ws://")
 
 
-async def test_a_silent_connection_is_pinged_then_dropped() -> None:
-    keepalive, [connection], start = _watched()
-    _sweep_until(keepalive, start + PAUSE, start + PING_AFTER - PAUSE)
-    assert connection.pings == []
-    _sweep_until(keepalive, start + PING_AFTER, start + PING_AFTER + 2 * PAUSE)
-    assert len(connection.pings) == 1
-    assert start + PING_AFTER <= connection.pings[0] <= start + PING_AFTER + 2 * PAUSE
-    assert connection.aborts == 0
-    pinged = connection.pings[0]
-    _sweep_until(keepalive, pinged + PAUSE, pinged + DEAD_AFTER + 2 * PAUSE)
-    assert connection.aborts == 1
-    assert len(connection.pings) == 1
-    assert keepalive.watched == 0
+async def test_lone_quiet_client_is_never_dropped(client: Client, seeded: Seeded) -> None:
+    async with YjsClients() as yjs:
+        result = await yjs.connect(
+            "lone", ws_base(client), seeded.doc_id, seeded.tokens["editor"], keep_trying=True
+        )
+        assert result.synced, result
+        await asyncio.sleep(QUIET_FOR)
+        status = await yjs.status("lone")
+    assert status.connected and status.synced, status
+    assert status.attempts == 1, status
+    assert status.close_count == 0, status
 
 
-async def test_a_connection_that_talks_is_never_pinged() -> None:
-    keepalive, [connection], start = _watched()
-    moment = start
-    while moment < start + 10 * PING_AFTER:
-        moment += PAUSE
-        if round((moment - start) / PAUSE) % 5 == 0:  # a message every 15 s
-            connection.heard(moment)
-        keepalive.sweep(moment)
-    assert connection.pings == []
-    assert connection.aborts == 0
+async def test_awareness_renewal_is_echoed_to_its_sender(client: Client, seeded: Seeded) -> None:
+    url = f"/ws/{seeded.doc_id}?token={seeded.tokens['editor']}"
+    async with connect(client, url, client_id=7) as lone:
+        for clock in (1, 2, 3):  # the first announcement, then two renewals
+            await lone.set_presence({"cursor": 0}, clock=clock)
+            await lone.wait_for(lambda c=clock: _echoed_clock(lone) == c)
+        assert lone.presence[7] == {
+            "cursor": 0,
+            "user": {"id": seeded.users["editor"].id, "name": "Editor"},
+        }
 
 
-async def test_an_answered_ping_keeps_the_connection() -> None:
-    keepalive, [connection], start = _watched()
-    _sweep_until(keepalive, start + PAUSE, start + PING_AFTER + PAUSE)
-    assert len(connection.pings) == 1
-    connection.heard(connection.pings[0] + 0.1)  # the pong
-    _sweep_until(keepalive, start + PING_AFTER + 2 * PAUSE, start + PING_AFTER + DEAD_AFTER + PAUSE)
-    assert connection.aborts == 0
-
-
-async def test_a_connection_not_being_read_is_not_pinged() -> None:
-    keepalive, [connection], start = _watched()
-    connection.is_reading = False
-    _sweep_until(keepalive, start + PAUSE, start + 3 * PING_AFTER)
-    assert connection.pings == []
-    assert connection.aborts == 0
-    assert connection.heard_at > start
-
-
-async def test_a_forgotten_connection_is_left_alone() -> None:
-    keepalive, [connection], start = _watched()
-    keepalive.forget(connection)
-    _sweep_until(keepalive, start + PAUSE, start + 3 * PING_AFTER)
-    assert connection.pings == []
-    assert connection.looked_at == 0
-    assert keepalive.watched == 0
+def _echoed_clock(lone: PyClient) -> int:
+    clocks = [
+        entry.clock
+        for data in lone.received
+        if isinstance(message := decode_message(data), AwarenessMessage)
+        for entry in decode_awareness(message.payload)
+        if entry.client_id == 7
+    ]
+    return max(clocks, default=0)
