@@ -26,13 +26,10 @@ from eventstore.crdt import UpdateRejectedError, apply_update, new_doc
 from eventstore.eventlog import EventLog
 from eventstore.hashcheck import ChainChecker, default_workers
 from eventstore.logs import GENESIS_HASH
-from eventstore.replay import apply_batch
+from eventstore.replay import APPLY_BATCH, apply_batch
 
 Progress = Callable[[int, int], None]
 PAGE_SIZE = 5000
-# Updates applied per yrs transaction: far faster than one transaction each,
-# and small enough that one bad update is reported on its own.
-APPLY_BATCH = 100
 
 
 @dataclass(slots=True)
@@ -172,7 +169,7 @@ def _runs_of(page: Sequence[Block | PackedBlock]) -> list[tuple[int, list[bytes]
         if runs and runs[-1][0] + len(runs[-1][1]) == segment.first_seq:
             runs[-1][1].extend(found)
         else:
-            runs.append((segment.first_seq, list(found)))
+            runs.append((segment.first_seq, found))
     return runs
 
 
