@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from typing import Any
 
 from pycrdt import Doc, Text
@@ -190,8 +191,6 @@ async def measure_time_travel(url: str, doc_id: str, events: int) -> None:
 # own peak RSS. ``ru_maxrss`` will not do: Linux carries the high-water mark of
 # the memory a child had before exec, i.e. a copy of this (large) process, into it.
 _PEAK_MARK = "peak-rss-kib="
-# The packages pyproject.toml installs.
-PACKAGES = ("collab", "webcore", "auth", "eventstore", "executor")
 _CLI_WITH_PEAK = f"""
 import sys
 from collab.cli import main
@@ -216,6 +215,13 @@ def run_cli(url: str, *args: str) -> tuple[bool, str, float, float | None]:
     return done.returncode == 0, done.stdout.decode(), elapsed, peak
 
 
+def installed_packages() -> list[str]:
+    """The packages the wheel installs, as ``pyproject.toml`` names them."""
+    with (REPO_ROOT / "pyproject.toml").open("rb") as project:
+        wheel = tomllib.load(project)["tool"]["hatch"]["build"]["targets"]["wheel"]
+    return list(wheel["packages"])
+
+
 def compile_sources() -> None:
     """Write the bytecode of the project's packages, as installing them does.
 
@@ -224,7 +230,7 @@ def compile_sources() -> None:
     again by every process that imports it, which a command timed as a process
     would pay on every run; an installed collab never does.
     """
-    packages = [str(REPO_ROOT / package) for package in PACKAGES]
+    packages = [str(REPO_ROOT / package) for package in installed_packages()]
     command = [str(REPO_ROOT / ".venv/bin/python"), "-m", "compileall", "-q", *packages]
     subprocess.run(command, capture_output=True, cwd=REPO_ROOT, check=True)
 
