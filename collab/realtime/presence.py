@@ -5,6 +5,13 @@ overwrite or delete another's cursor. Here each peer owns the client ids it
 introduced first; entries for ids owned by someone else are dropped, states
 are size-capped, and ``state.user`` is stamped with the identity from the
 token. Presence is relayed but never stored.
+
+Which entries are news follows y-protocols' own clock rule, the one every
+client applies: a state counts only when its clock is above the last clock
+known for that client id (that of its state, or of its removal, or 0 for an
+id never seen), and a removal also at an equal clock. An entry the clients
+would all drop is then never relayed, and a removal made here keeps the
+removed state's clock, so the client's next change is news to everyone.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ MAX_CLIENT_IDS_PER_PEER = 4
 # Owners of entries relayed from other nodes are named "node:<node id>".
 REMOTE_PREFIX = "node:"
 MAX_STATE_BYTES = 8 * 1024
-# Departed clients remembered, newest last: enough for the copies of their
-# last states that other clients send back in the moments after they left.
+# Departed clients whose removal clock is remembered, newest last: enough for
+# the copies of their last states that other clients send back in the moments
+# after they left, and for the clients that come back after a dropped link.
 RECENT_REMOVALS = 1024
 
 
@@ -64,8 +72,8 @@ class Presence:
         self._encoded: dict[int, bytes] = {}
         # The JSON text of each state as its owner last sent it (to spot renewals).
         self._sent_json: dict[int, bytes] = {}
-        # client id -> (removal clock, user id) of clients that went away.
-        self._removed: dict[int, tuple[int, str | None]] = {}
+        # client id -> removal clock of clients that went away.
+        self._removed: dict[int, int] = {}
 
     def accept(self, identity: Identity, entries: list[RawAwarenessEntry]) -> Accepted:
         """Apply a peer's entries; return the ones accepted (stamped) to forward.
@@ -79,10 +87,8 @@ class Presence:
         """
         changes, renewals = [], []
         for raw in entries:
-            if (
-                not self._may_write(identity, raw)
-                or not self._is_newer(raw.client_id, raw.clock, removes=raw.removes)
-                or self._is_copy_of_departed(identity, raw)
+            if not self._may_write(identity, raw) or not self._is_newer(
+                raw.client_id, raw.clock, removes=raw.removes
             ):
                 continue
             if self._renews(identity, raw):
@@ -103,22 +109,9 @@ class Presence:
             changes.append(checked)
         return Accepted(changes, renewals)
 
-    def _is_copy_of_departed(self, identity: Identity, raw: RawAwarenessEntry) -> bool:
-        """An older state of a client that went away, sent by another user's client.
-
-        Stock clients send back every change they receive, so the last state
-        of a departed client keeps arriving for a moment after its removal.
-        Taken as new, it would come back as a ghost cursor for newcomers,
-        stamped with the sender's name and counted against the sender's cap.
-        The departed client's own user reconnecting with its old clock is
-        not a copy.
-        """
-        removed = self._removed.get(raw.client_id)
-        return removed is not None and raw.clock < removed[0] and removed[1] != identity.user_id
-
     def _remember_removal(self, client_id: int, clock: int) -> None:
         self._removed.pop(client_id, None)
-        self._removed[client_id] = (clock, self._user_of(client_id))
+        self._removed[client_id] = clock
         if len(self._removed) > RECENT_REMOVALS:
             del self._removed[next(iter(self._removed))]
 
@@ -147,18 +140,21 @@ class Presence:
         return [cid for cid, who in self._owners.items() if who == owner]
 
     def remove_owner(self, owner: str) -> list[AwarenessEntry]:
-        """Forget ``owner``'s clients; return the removal entries to broadcast."""
+        """Forget ``owner``'s clients; return the removal entries to broadcast.
+
+        A removal keeps the removed state's clock, as y-protocols removes a
+        state that timed out: clients take a removal at an equal clock, and
+        the client's next change (one above it) is then news to all of them.
+        A client that already sent its own removal needs none.
+        """
         removed = []
         for client_id in self.client_ids_of(owner):
             del self._owners[client_id]
-            self._message = None
-            self._encoded.pop(client_id, None)
-            self._sent_json.pop(client_id, None)
             previous = self._states.get(client_id)
-            clock = previous.clock + 1 if previous else 1
-            self._remember_removal(client_id, clock)
-            self._states.pop(client_id, None)
-            removed.append(AwarenessEntry(client_id, clock, None))
+            if previous is None:
+                continue
+            self._store(AwarenessEntry(client_id, previous.clock, None))
+            removed.append(AwarenessEntry(client_id, previous.clock, None))
         return removed
 
     def current(self) -> list[AwarenessEntry]:
@@ -209,9 +205,10 @@ class Presence:
         return user.get("id") if isinstance(user, dict) else None
 
     def _is_newer(self, client_id: int, clock: int, *, removes: bool) -> bool:
+        """y-protocols' rule: above the last known clock, or a removal at it of a live state."""
         previous = self._states.get(client_id)
         if previous is None:
-            return True
+            return clock > self._removed.get(client_id, 0)
         return clock > previous.clock or (clock == previous.clock and removes)
 
     def _store(self, entry: AwarenessEntry) -> None:

@@ -134,10 +134,9 @@ class PresenceOutbox:
 def _supersedes(entry: AwarenessEntry, pending: AwarenessEntry | None) -> bool:
     """Whether ``entry`` replaces ``pending`` for clients (y-protocols' rule).
 
-    Accepted entries normally come in clock order, but a removal's clock is
-    one past the state it removes, and a copy of that older state arriving
-    just after the removal may be accepted as a new client: letting it
-    replace the waiting removal would leave the departed cursor on screen.
+    A removal made when a connection closes has the clock of the state it
+    removes, which may still be waiting here: the removal must win that tie,
+    or clients would get the departed cursor instead of its removal.
     """
     if pending is None:
         return True

@@ -41,15 +41,6 @@ def test_a_copy_arriving_after_the_owner_cleared_its_state_is_dropped() -> None:
     assert present(presence) == {}
 
 
-def test_the_departed_users_client_comes_back_with_its_old_clock() -> None:
-    presence = Presence()
-    presence.accept(ANN, [RawAwarenessEntry(1, 3, CURSOR)])
-    presence.remove_owner(ANN.owner)
-    again = Identity("peer-ann-2", ANN.user_id, ANN.user_name)
-    assert len(presence.accept(again, [RawAwarenessEntry(1, 3, CURSOR)]).changes) == 1
-    assert present(presence) == {1: ANN.user_id}
-
-
 def test_a_newer_state_of_that_client_id_is_taken() -> None:
     presence = Presence()
     presence.accept(ANN, [RawAwarenessEntry(1, 3, CURSOR)])
