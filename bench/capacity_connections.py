@@ -15,7 +15,15 @@ from four client processes. It prints JSON lines:
 * ``reconnect_storm``: ``--storm`` clients dropped and reconnected at once,
   each retrying as the stock provider does after a close that is not final:
   seconds until all are synced again, the retries, and server CPU seconds
-  (user + system) per reconnect.
+  (user + system) per reconnect. Twice: first (``presence: off``) with the
+  storm's clients' awareness state set to null, so they send none and no
+  server has any presence to relay for them; then (``presence: cursor``)
+  after each of them has set a cursor, so that every drop is a removal sent
+  to the others of its document, and every copy they send back is read.
+  (Left at its default, a stock client's state is ``{}`` at clock 0, which
+  y-protocols applies nowhere, until its first renewal 15 s after it
+  started: whether a server had any presence to relay would depend on how
+  long the clients had been connected.)
 
 ``--quick`` uses 600 clients and a storm of 300.
 """
@@ -52,6 +60,8 @@ HARNESSES = 4
 CONNECT_CHUNK = 200
 # Seconds a storm may take before the clients not yet synced count as failed.
 STORM_LIMIT = 120
+# Seconds to wait at most for a server to go quiet after the cursors are set.
+SETTLE_LIMIT = 60
 
 
 def emit(figure: str, **values: Any) -> None:
@@ -112,6 +122,31 @@ def _doc_and_token(target: Target, index: int) -> tuple[str, str]:
     return doc_id, tokens[(index // len(target.docs)) % len(tokens)]
 
 
+async def set_presence(
+    clients: list[YjsClients], names: Sequence[str], pid: int, *, cursors: bool
+) -> None:
+    """Give each named client a cursor, or no awareness state; wait until the server is quiet."""
+    for start in range(0, len(names), CONNECT_CHUNK):
+        chunk = list(enumerate(names))[start : start + CONNECT_CHUNK]
+        await asyncio.gather(
+            *(
+                clients[i % HARNESSES].awareness_set(n, {"cursor": i} if cursors else None)
+                for i, n in chunk
+            )
+        )
+    await quiet(pid)
+
+
+async def quiet(pid: int) -> None:
+    """Wait until ``pid`` uses under 5 % of a core over a second (at most SETTLE_LIMIT s)."""
+    deadline = time.perf_counter() + SETTLE_LIMIT
+    while time.perf_counter() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1)
+        if cpu_seconds(pid) - before < 0.05:
+            return
+
+
 async def storm(clients: list[YjsClients], names: Sequence[str], pid: int) -> dict[str, Any]:
     """Drop ``names`` and reconnect them all at once.
 
@@ -122,6 +157,8 @@ async def storm(clients: list[YjsClients], names: Sequence[str], pid: int) -> di
     connections.
     """
     harness = {name: clients[i % HARNESSES] for i, name in enumerate(names)}
+    opened = await asyncio.gather(*(harness[n].status(n) for n in names))
+    opened_before = {n: status.attempts for n, status in zip(names, opened, strict=True)}
     await asyncio.gather(*(harness[n].disconnect(n) for n in names))
     cpu, started = cpu_seconds(pid), time.perf_counter()
     outcomes = await asyncio.gather(
@@ -129,19 +166,19 @@ async def storm(clients: list[YjsClients], names: Sequence[str], pid: int) -> di
         return_exceptions=True,
     )
     elapsed, used = time.perf_counter() - started, cpu_seconds(pid) - cpu
-    results = [r for r in outcomes if isinstance(r, ConnectResult)]
+    results = {n: r for n, r in zip(names, outcomes, strict=True) if isinstance(r, ConnectResult)}
     # A client process too busy to answer in time: those clients did not come back.
     unanswered = [r for r in outcomes if isinstance(r, YjsTimeoutError)]
     if len(results) + len(unanswered) < len(outcomes):
         raise next(r for r in outcomes if isinstance(r, BaseException))
-    failures = Counter(f"{r.close_code} {r.error}" for r in results if not r.synced)
+    failures = Counter(f"{r.close_code} {r.error}" for r in results.values() if not r.synced)
     if unanswered:
         failures["no reply from the client process"] = len(unanswered)
     return {
         "clients": len(names),
-        "synced": sum(r.synced for r in results),
-        # Each client had opened one connection before and opens one to come back.
-        "retries": sum(max(0, r.attempts - 2) for r in results),
+        "synced": sum(r.synced for r in results.values()),
+        # Each client opens one connection to come back; any more are retries.
+        "retries": sum(max(0, r.attempts - opened_before[n] - 1) for n, r in results.items()),
         "failures": dict(failures),
         "seconds": round(elapsed, 2),
         "cpu_ms_per_connection": round(used * 1000 / len(names), 3),
@@ -167,11 +204,15 @@ async def measure(target: Target, count: int, storm_size: int) -> None:
             rss_mib=round(after, 1),
             kib_per_connection=round((after - before) * 1024 / count, 1),
         )
-        emit(
-            "reconnect_storm",
-            server=target.name,
-            **await storm(clients, names[:storm_size], target.pid),
-        )
+        stormers = names[:storm_size]
+        for presence in ("off", "cursor"):
+            await set_presence(clients, stormers, target.pid, cursors=presence == "cursor")
+            emit(
+                "reconnect_storm",
+                server=target.name,
+                presence=presence,
+                **await storm(clients, stormers, target.pid),
+            )
 
 
 @contextlib.asynccontextmanager

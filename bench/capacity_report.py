@@ -97,6 +97,9 @@ def _storm_cell(row: Row | None) -> str:
     return cell if not retries else f"{cell}, {retries:,} retries"
 
 
+_STORM_PRESENCE = {"off": ", presence off", "cursor": ", each with a cursor"}
+
+
 def _storm_rows(rows: Sequence[Row]) -> list[TargetRow]:
     result = []
     for mine, stock in _pairs(rows, "capacity_connections", "reconnect_storm"):
@@ -104,7 +107,8 @@ def _storm_rows(rows: Sequence[Row]) -> list[TargetRow]:
         all_synced = _number(mine, "synced") == _number(mine, "clients")
         result.append(
             [
-                f"reconnect storm, {_number(mine, 'clients'):,.0f} clients",
+                f"reconnect storm, {_number(mine, 'clients'):,.0f} clients"
+                + _STORM_PRESENCE.get(str(mine.get("presence")), ""),
                 _storm_cell(mine),
                 _storm_cell(stock),
                 f"{fmt(ratio, 2)}x (≤ {STORM_SECONDS_RATIO:g}x, all synced)",
