@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,8 @@ class Room:
         self.doc = doc
         self.watermark = SeqWatermark(seq)
         self.peers: dict[str, Peer] = {}
+        # Peers per user id, kept with ``peers`` so a join need not count them.
+        self._peers_per_user: Counter[str] = Counter()
         self.presence = Presence()
         self._presence_outbox = PresenceOutbox(self._send_presence, lambda: len(self.peers))
         self.closed = False
@@ -204,10 +207,15 @@ class Room:
         """Greet a new peer: our state vector (sync step 1) and who is here."""
         self._require_open()
         self.peers[peer.id] = peer
+        self._peers_per_user[peer.user.id] += 1
         peer.send(sync_message(SyncType.STEP1, self.doc.get_state()))
         present = self.presence.current_message()
         if present is not None:
             peer.send(present)
+
+    def peers_of_user(self, user_id: str) -> int:
+        """How many of the peers are connections of ``user_id``."""
+        return self._peers_per_user[user_id]
 
     def declare_source(self, peer: Peer, source: str) -> None:
         """Label every event ``peer`` produces with ``source`` (e.g. ``ai:assistant``)."""
@@ -215,7 +223,10 @@ class Room:
 
     async def remove(self, peer: Peer) -> None:
         """Forget a peer and tell everyone its cursors are gone."""
-        self.peers.pop(peer.id, None)
+        if self.peers.pop(peer.id, None) is not None:
+            self._peers_per_user[peer.user.id] -= 1
+            if not self._peers_per_user[peer.user.id]:
+                del self._peers_per_user[peer.user.id]
         self._sources.pop(peer.id, None)
         self._presence_outbox.add(self.presence.remove_owner(peer.id))
 

@@ -81,8 +81,7 @@ class RoomManager:
         room = await self._room(doc_id, project_id)
         if len(room.peers) >= self._max_peers:
             raise TooManyPeersError("too many connections to this document")
-        mine = sum(1 for other in room.peers.values() if other.user.id == peer.user.id)
-        if mine >= self._max_peers_per_user:
+        if room.peers_of_user(peer.user.id) >= self._max_peers_per_user:
             raise TooManyPeersError("too many connections of this user to this document")
         self._cancel_unload(doc_id)
         room.add(peer)
