@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -21,6 +22,15 @@ logger = logging.getLogger("collab.server")
 # overflowed a backlog of 128, and the overflow showed as connections dropped
 # before their upgrade (1006) that clients then had to retry.
 _BACKLOG = 65535
+# Collector thresholds of a serving node; Python's defaults are (700, 10, 10).
+# A node keeps a few dozen objects per open connection for as long as it is
+# open, and with the defaults the collector ran young collections every 700
+# allocations and, as connections came and went, full ones over all of them:
+# about a fifth of the node's CPU in a reconnect storm of 5,000 clients. With
+# these, the CPU per reconnect fell from 0.50-0.54 ms to 0.40-0.42 ms in
+# alternating runs; the unreachable cycles this leaves waiting a little longer
+# are a few thousand objects at most.
+GC_THRESHOLDS = (10_000, 20, 10)
 
 
 class PortInUseError(Exception):
@@ -41,6 +51,7 @@ def serve(settings: Settings) -> int:
     Returns:
         The process exit code.
     """
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         sock = bind(settings.host, settings.port)
     except PortInUseError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import signal
 import socket
 import time
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
+from collab.config import Settings
+from collab.server import GC_THRESHOLDS, serve
 from tests.collab.test_config import serve_fails
 from tests.conftest import TEST_SECRET
 from tests.support.nodes import running_node
@@ -79,3 +83,19 @@ async def test_shutdown_ends_open_event_streams(tmp_path: Path) -> None:
             await job_stream.content.read()
             await live_stream.content.read()
         assert "SIGINT received, shutting down" in node.log_text()
+
+
+def test_a_serving_node_collects_with_its_own_thresholds(tmp_path: Path) -> None:
+    # The thresholds are set before the port is bound, so a busy port is
+    # enough to see them without starting a node.
+    settings = Settings.from_env({"COLLAB_JWT_SECRET": TEST_SECRET})
+    defaults = gc.get_threshold()
+    try:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            busy_port = busy.getsockname()[1]
+            assert serve(dataclasses.replace(settings, port=busy_port)) == 1
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*defaults)
