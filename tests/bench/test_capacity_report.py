@@ -80,3 +80,18 @@ def test_a_storm_shows_the_clients_retries() -> None:
 def test_a_failed_verify_misses_however_fast() -> None:
     rows = [log_line("verify", 100, ok=False, events_per_second=10**9)]
     assert capacity_target_rows(rows)[0][-1] == "**missed**"
+
+
+def test_each_storm_is_judged_under_its_presence() -> None:
+    rows = [
+        storm_line("collab", 2.0, presence="off"),
+        storm_line("collab", 9.0, presence="cursor"),
+        storm_line("y-websocket-server", 2.0, presence="off"),
+        storm_line("y-websocket-server", 70.0, presence="cursor"),
+    ]
+    targets = capacity_target_rows(rows)
+    assert [t[0] for t in targets] == [
+        "reconnect storm, 10 clients, presence off",
+        "reconnect storm, 10 clients, each with a cursor",
+    ]
+    assert [t[-1] for t in targets] == ["met", "met"]
