@@ -28,8 +28,10 @@ _BACKLOG = 65535
 # allocations and, as connections came and went, full ones over all of them:
 # about a fifth of the node's CPU in a reconnect storm of 5,000 clients. With
 # these, the CPU per reconnect fell from 0.50-0.54 ms to 0.40-0.42 ms in
-# alternating runs; the unreachable cycles this leaves waiting a little longer
-# are a few thousand objects at most.
+# alternating runs. The price: garbage in reference cycles waits longer to be
+# found (up to 10,000 allocations in the young generation, 20 young
+# collections in the middle one), which idle memory per connection does not
+# show (3.4 KiB at 10,000 connections before, 3.5 after).
 GC_THRESHOLDS = (10_000, 20, 10)
 
 
