@@ -41,7 +41,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,9 +107,7 @@ async def connect_all(
 ) -> int:
     """Connect every named client (round-robin over documents); return how many synced."""
     synced = 0
-    indexed = list(enumerate(names))
-    for start in range(0, len(indexed), CONNECT_CHUNK):
-        chunk = indexed[start : start + CONNECT_CHUNK]
+    for chunk in _chunks(names):
         results = await asyncio.gather(
             *(
                 clients[i % HARNESSES].connect(
@@ -122,6 +120,13 @@ async def connect_all(
     return synced
 
 
+def _chunks(names: Sequence[str]) -> Iterator[list[tuple[int, str]]]:
+    """``(index, name)`` pairs, CONNECT_CHUNK at a time (so many requests in flight at once)."""
+    indexed = list(enumerate(names))
+    for start in range(0, len(indexed), CONNECT_CHUNK):
+        yield indexed[start : start + CONNECT_CHUNK]
+
+
 def _doc_and_token(target: Target, index: int) -> tuple[str, str]:
     """Clients go round-robin over the documents, each with its own user."""
     doc_id, tokens = target.docs[index % len(target.docs)]
@@ -132,8 +137,7 @@ async def set_presence(
     clients: list[YjsClients], names: Sequence[str], pid: int, *, cursors: bool
 ) -> None:
     """Give each named client a cursor, or no awareness state; wait until the server is quiet."""
-    for start in range(0, len(names), CONNECT_CHUNK):
-        chunk = list(enumerate(names))[start : start + CONNECT_CHUNK]
+    for chunk in _chunks(names):
         await asyncio.gather(
             *(
                 clients[i % HARNESSES].awareness_set(n, {"cursor": i} if cursors else None)

@@ -153,8 +153,9 @@ class Presence:
             previous = self._states.get(client_id)
             if previous is None:
                 continue
-            self._store(AwarenessEntry(client_id, previous.clock, None))
-            removed.append(AwarenessEntry(client_id, previous.clock, None))
+            removal = AwarenessEntry(client_id, previous.clock, None)
+            self._store(removal)
+            removed.append(removal)
         return removed
 
     def current(self) -> list[AwarenessEntry]:
